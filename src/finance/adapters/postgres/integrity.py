@@ -1,0 +1,169 @@
+"""`finance check`: the integrity checks an operator runs (seed runbooks 1 and 4).
+
+Read-only queries on an owner connection.
+
+Each check returns the first problem it finds, or None. They read the journal itself, not the
+service's view of it, so they also catch rows written around the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from finance.domain.accounts import Side
+from finance.proofs.chain import ChainVerifier, entry_body
+
+_ROWS_PER_FETCH = 2_000
+
+
+def all_tenant_ids(conn: psycopg.Connection[Any]) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT id FROM tenants ORDER BY id").fetchall()]
+
+
+def unbalanced_entry(conn: psycopg.Connection[Any], tenant: str) -> str | None:
+    row = conn.execute(
+        "SELECT e.sequence, l.currency,"
+        " sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric"
+        "          ELSE -l.amount_minor::numeric END) AS net"
+        " FROM journal_entries e JOIN journal_lines l"
+        "   ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = %s GROUP BY e.sequence, l.currency"
+        " HAVING sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric"
+        "                 ELSE -l.amount_minor::numeric END) <> 0"
+        " ORDER BY e.sequence LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    if row is None:
+        return None
+    return f"entry {row[0]} does not balance in {row[1]} (net {row[2]} minor units)"
+
+
+def trial_balance_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
+    row = conn.execute(
+        "SELECT currency, sum(CASE WHEN side = 'debit' THEN amount_minor::numeric"
+        "                          ELSE -amount_minor::numeric END) AS net"
+        " FROM journal_lines WHERE tenant_id = %s GROUP BY currency"
+        " HAVING sum(CASE WHEN side = 'debit' THEN amount_minor::numeric"
+        "                 ELSE -amount_minor::numeric END) <> 0"
+        " ORDER BY currency LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    if row is None:
+        return None
+    return f"trial balance in {row[0]} is off by {row[1]} minor units"
+
+
+def balance_drift(conn: psycopg.Connection[Any], tenant: str) -> str | None:
+    row = conn.execute(
+        "SELECT a.code, b.debits_posted, b.credits_posted, b.posting_sequence,"
+        "       coalesce(r.debits, 0), coalesce(r.credits, 0), coalesce(r.lines, 0)"
+        " FROM balances b JOIN accounts a ON a.tenant_id = b.tenant_id AND a.id = b.account_id"
+        " LEFT JOIN ("
+        "   SELECT account_id,"
+        "          sum(amount_minor) FILTER (WHERE side = 'debit') AS debits,"
+        "          sum(amount_minor) FILTER (WHERE side = 'credit') AS credits,"
+        "          count(*) AS lines"
+        "     FROM journal_lines WHERE tenant_id = %s GROUP BY account_id"
+        " ) r ON r.account_id = b.account_id"
+        " WHERE b.tenant_id = %s AND (b.debits_posted <> coalesce(r.debits, 0)"
+        "    OR b.credits_posted <> coalesce(r.credits, 0)"
+        "    OR b.posting_sequence <> coalesce(r.lines, 0))"
+        " ORDER BY a.code LIMIT 1",
+        (tenant, tenant),
+    ).fetchone()
+    if row is None:
+        return None
+    return (
+        f"balance of account {row[0]} is {row[1]}/{row[2]} (debits/credits, {row[3]} postings)"
+        f" but the journal replays to {row[4]}/{row[5]} ({row[6]} postings)"
+    )
+
+
+def chain_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
+    head = conn.execute(
+        "SELECT genesis_hash, next_sequence, head_hash FROM ledger_heads WHERE tenant_id = %s",
+        (tenant,),
+    ).fetchone()
+    if head is None:
+        return "tenant has no ledger head"
+    verifier = ChainVerifier(bytes(head[0]))
+    for row in _entries_with_lines(conn, tenant):
+        problem = verifier.feed(
+            int(row["sequence"]), bytes(row["prev_hash"]), bytes(row["hash"]), _body(tenant, row)
+        )
+        if problem is not None:
+            return f"chain breaks at entry {problem.sequence}: {problem.detail}"
+    problem = verifier.finish(int(head[1]), bytes(head[2]))
+    return None if problem is None else f"chain head: {problem.detail}"
+
+
+def _entries_with_lines(conn: psycopg.Connection[Any], tenant: str) -> Iterator[dict[str, Any]]:
+    """Stream entries in chain order with their lines, through a server-side cursor."""
+    with conn.transaction(), conn.cursor(name="chain_check", row_factory=dict_row) as cur:
+        cur.itersize = _ROWS_PER_FETCH
+        cur.execute(
+            "SELECT e.*, (SELECT array_agg(ARRAY[l.account_id::text, l.side,"
+            "                    l.amount_minor::text, l.currency] ORDER BY l.line_number)"
+            "               FROM journal_lines l"
+            "              WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id) AS postings"
+            " FROM journal_entries e WHERE e.tenant_id = %s ORDER BY e.sequence",
+            (tenant,),
+        )
+        yield from cur
+
+
+def _body(tenant: str, row: dict[str, Any]) -> dict[str, Any]:
+    from uuid import UUID
+
+    postings = [
+        (UUID(account), Side(side), int(amount), currency)
+        for account, side, amount, currency in (row["postings"] or [])
+    ]
+    return entry_body(
+        ledger_id=tenant,
+        sequence=int(row["sequence"]),
+        entry_uuid=row["id"],
+        posted_at=row["posted_at"],
+        effective_date=row["effective_date"],
+        entry_type=row["type"],
+        memo=row["memo"],
+        source=row["source"],
+        source_id=row["source_id"],
+        reversal_of=row["reversal_of"],
+        postings=postings,
+        metadata=dict(row["metadata"]),
+    )
+
+
+CHECKS: tuple[tuple[str, Callable[[psycopg.Connection[Any], str], str | None]], ...] = (
+    ("entries_balanced", unbalanced_entry),
+    ("trial_balance", trial_balance_problem),
+    ("balances_match_journal", balance_drift),
+    ("hash_chain", chain_problem),
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    tenant_id: str
+    check: str
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def run_checks(conn: psycopg.Connection[Any], tenant_ids: list[str] | None) -> list[CheckResult]:
+    """Every check for every tenant named (all tenants when None)."""
+    tenants = tenant_ids if tenant_ids is not None else all_tenant_ids(conn)
+    return [
+        CheckResult(tenant, name, check(conn, tenant))
+        for tenant in tenants
+        for name, check in CHECKS
+    ]

@@ -1,0 +1,463 @@
+"""The ledger port on PostgreSQL: one object per transaction, scoped to one tenant.
+
+SQL lives here and nowhere else. Database refusals that are expected rejections (a duplicate
+account code, a second reversal lost in a race) become `LedgerRejection`s; a refusal by one of
+the invariant triggers means the domain let something through that it must not have, and is
+raised as `InvariantViolation` so it is logged loudly and the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from finance.adapters.postgres.db import Database
+from finance.domain.accounts import Account, AccountType, Balance, Side
+from finance.domain.entries import AccountState, PostedEntry, PostedLine
+from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
+from finance.services.ports import (
+    AccountLine,
+    AccountTotals,
+    ChainHead,
+    CurrencyTotals,
+    EntryFilter,
+    LedgerTransaction,
+    StoredResponse,
+)
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+_ACCOUNT_COLUMNS = """
+    a.tenant_id, a.id, a.code, a.name, a.type, a.currency, a.debits_must_not_exceed_credits,
+    a.credits_must_not_exceed_debits, a.metadata, a.created_at, a.closed_at
+"""
+_ENTRY_COLUMNS = """
+    e.tenant_id, e.id, e.sequence, e.hash, e.prev_hash, e.posted_at, e.effective_date, e.type,
+    e.memo, e.source, e.source_id, e.metadata, e.reversal_of
+"""
+
+
+class PostgresLedgerStore:
+    """Builds per-transaction store objects on a `Database` (the `TransactionRunner` port)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def __call__(self, tenant_id: str, work: Callable[[LedgerTransaction], T]) -> T:
+        return self.database.run(tenant_id, lambda conn: work(PostgresLedgerTx(conn, tenant_id)))
+
+
+@contextmanager
+def _translate_invariants() -> Iterator[None]:
+    """Trigger refusals (SQLSTATE class FN) and CHECK failures are invariant breaches."""
+    try:
+        yield
+    except errors.CheckViolation as exc:
+        raise InvariantViolation(
+            f"database CHECK refused a write: {exc.diag.message_primary}"
+        ) from exc
+    except psycopg.Error as exc:
+        if exc.sqlstate and exc.sqlstate.startswith("FN"):
+            raise InvariantViolation(
+                f"ledger trigger refused a write ({exc.sqlstate}): {exc.diag.message_primary}"
+            ) from exc
+        raise
+
+
+class PostgresLedgerTx:
+    def __init__(self, conn: psycopg.Connection[Any], tenant_id: str) -> None:
+        self.conn = conn
+        self.tenant_id = tenant_id
+
+    def _one(self, query: str, params: Sequence[object] | dict[str, object]) -> Row | None:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query.encode(), params)
+            return cur.fetchone()
+
+    def _all(self, query: str, params: Sequence[object] | dict[str, object]) -> list[Row]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query.encode(), params)
+            return cur.fetchall()
+
+    # Tenants and the chain -------------------------------------------------------------
+
+    def tenant_exists(self) -> bool:
+        return self._one("SELECT 1 FROM tenants WHERE id = %s", (self.tenant_id,)) is not None
+
+    def insert_tenant(self, name: str, created_at: datetime, genesis_hash: bytes) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (%s, %s, %s)",
+                (self.tenant_id, name, created_at),
+            )
+        except errors.UniqueViolation as exc:
+            raise LedgerRejection(
+                RejectCode.TENANT_EXISTS, f"tenant {self.tenant_id} already exists"
+            ) from exc
+        self.conn.execute(
+            "INSERT INTO ledger_heads (tenant_id, created_at, genesis_hash, head_hash)"
+            " VALUES (%s, %s, %s, %s)",
+            (self.tenant_id, created_at, genesis_hash, genesis_hash),
+        )
+
+    def lock_chain_head(self) -> ChainHead:
+        row = self._one("SELECT * FROM finance_lock_chain_head()", ())
+        if row is None or row["next_sequence"] is None:
+            raise LedgerRejection(RejectCode.TENANT_NOT_FOUND, f"no ledger for {self.tenant_id}")
+        return ChainHead(int(row["next_sequence"]), bytes(row["head_hash"]))
+
+    # Idempotency -------------------------------------------------------------------------
+
+    def claim_idempotency_key(self, key: str, request_hash: bytes) -> StoredResponse | None:
+        # A concurrent holder of the same key makes this INSERT wait until it commits (then we
+        # read its response) or rolls back (then the key is ours).
+        claimed = self._one(
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
+            (self.tenant_id, key, request_hash),
+        )
+        if claimed:
+            return None
+        row = self._one(
+            "SELECT request_hash, status_code, response_body FROM idempotency_keys"
+            " WHERE tenant_id = %s AND key = %s",
+            (self.tenant_id, key),
+        )
+        if row is None or row["status_code"] is None:
+            raise InvariantViolation(f"idempotency key {key!r} conflicted but has no response")
+        return StoredResponse(
+            bytes(row["request_hash"]), int(row["status_code"]), bytes(row["response_body"])
+        )
+
+    def complete_idempotency_key(self, key: str, status_code: int, body: bytes) -> None:
+        self.conn.execute(
+            "UPDATE idempotency_keys SET status_code = %s, response_body = %s,"
+            " completed_at = now() WHERE tenant_id = %s AND key = %s",
+            (status_code, body, self.tenant_id, key),
+        )
+
+    # Accounts ------------------------------------------------------------------------------
+
+    def insert_account(self, account: Account) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO accounts (tenant_id, id, code, name, type, currency,"
+                " debits_must_not_exceed_credits, credits_must_not_exceed_debits, metadata,"
+                " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    account.tenant_id,
+                    account.id,
+                    account.code,
+                    account.name,
+                    account.type.value,
+                    account.currency,
+                    account.debits_must_not_exceed_credits,
+                    account.credits_must_not_exceed_debits,
+                    Jsonb(account.metadata),
+                    account.created_at,
+                ),
+            )
+        except errors.UniqueViolation as exc:
+            raise LedgerRejection(
+                RejectCode.ACCOUNT_CODE_EXISTS,
+                f"an account with code {account.code} already exists",
+                context={"code": account.code},
+            ) from exc
+
+    def get_account(self, account_id: UUID, *, for_update: bool = False) -> Account | None:
+        lock = " FOR NO KEY UPDATE" if for_update else ""
+        row = self._one(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.tenant_id = %s AND a.id = %s{lock}",
+            (self.tenant_id, account_id),
+        )
+        return None if row is None else _account(row)
+
+    def get_account_by_code(self, code: str) -> Account | None:
+        row = self._one(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.tenant_id = %s AND a.code = %s",
+            (self.tenant_id, code),
+        )
+        return None if row is None else _account(row)
+
+    def close_account(self, account_id: UUID, closed_at: datetime) -> None:
+        self.conn.execute(
+            "UPDATE accounts SET closed_at = %s WHERE tenant_id = %s AND id = %s",
+            (closed_at, self.tenant_id, account_id),
+        )
+
+    def list_accounts(self, after_code: str | None, limit: int) -> list[Account]:
+        rows = self._all(
+            f"SELECT {_ACCOUNT_COLUMNS} FROM accounts a WHERE a.tenant_id = %s"
+            " AND (%s::text IS NULL OR a.code > %s) ORDER BY a.code LIMIT %s",
+            (self.tenant_id, after_code, after_code, limit),
+        )
+        return [_account(row) for row in rows]
+
+    def lock_accounts(self, account_ids: Sequence[UUID]) -> dict[UUID, AccountState]:
+        # Sorted ids, locked in that order by the LockRows node above the sort: two postings
+        # over the same accounts always queue in the same order, so they cannot deadlock.
+        rows = self._all(
+            f"SELECT {_ACCOUNT_COLUMNS}, b.debits_posted, b.credits_posted, b.posting_sequence"
+            " FROM accounts a JOIN balances b"
+            "   ON b.tenant_id = a.tenant_id AND b.account_id = a.id"
+            " WHERE a.tenant_id = %s AND a.id = ANY(%s)"
+            " ORDER BY a.id FOR NO KEY UPDATE OF a",
+            (self.tenant_id, sorted(account_ids)),
+        )
+        return {row["id"]: AccountState(_account(row), _balance(row)) for row in rows}
+
+    def get_balance(self, account_id: UUID) -> Balance | None:
+        row = self._one(
+            "SELECT debits_posted, credits_posted, posting_sequence FROM balances"
+            " WHERE tenant_id = %s AND account_id = %s",
+            (self.tenant_id, account_id),
+        )
+        return None if row is None else _balance(row)
+
+    def balance_as_of_sequence(self, account_id: UUID, sequence: int) -> Balance:
+        row = self._one(
+            "SELECT debits_after AS debits_posted, credits_after AS credits_posted,"
+            " account_posting_sequence AS posting_sequence FROM journal_lines"
+            " WHERE tenant_id = %s AND account_id = %s AND entry_sequence <= %s"
+            " ORDER BY entry_sequence DESC, line_number DESC LIMIT 1",
+            (self.tenant_id, account_id, sequence),
+        )
+        return Balance(0, 0, 0) if row is None else _balance(row)
+
+    def balance_as_of_date(self, account_id: UUID, as_of: date) -> Balance:
+        row = self._one(
+            "SELECT coalesce(sum(amount_minor) FILTER (WHERE side = 'debit'), 0) AS debits_posted,"
+            " coalesce(sum(amount_minor) FILTER (WHERE side = 'credit'), 0) AS credits_posted,"
+            " coalesce(max(account_posting_sequence), 0) AS posting_sequence"
+            " FROM journal_lines WHERE tenant_id = %s AND account_id = %s"
+            " AND effective_date <= %s",
+            (self.tenant_id, account_id, as_of),
+        )
+        assert row is not None
+        return _balance(row)
+
+    # Entries -------------------------------------------------------------------------------
+
+    def insert_entry(self, entry: PostedEntry) -> PostedEntry:
+        """Entry, lines (whose trigger moves the balances) in one statement."""
+        params = {
+            "tenant": self.tenant_id, "id": entry.id, "sequence": entry.sequence,
+            "hash": entry.hash, "prev_hash": entry.prev_hash, "posted_at": entry.posted_at,
+            "effective_date": entry.effective_date, "type": entry.type, "memo": entry.memo,
+            "source": entry.source, "source_id": entry.source_id,
+            "metadata": Jsonb(entry.metadata), "reversal_of": entry.reversal_of,
+            "line_count": len(entry.lines),
+            "accounts": [line.account_id for line in entry.lines],
+            "sides": [line.side.value for line in entry.lines],
+            "amounts": [line.amount_minor for line in entry.lines],
+            "currencies": [line.currency for line in entry.lines],
+        }  # fmt: skip
+        try:
+            with _translate_invariants():
+                rows = self._all(_INSERT_ENTRY, params)
+        except errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "journal_entries_reversed_once":
+                raise LedgerRejection(
+                    RejectCode.ALREADY_REVERSED, f"entry {entry.reversal_of} is already reversed"
+                ) from exc
+            raise
+        sequences = {int(row["line_number"]): int(row["account_posting_sequence"]) for row in rows}
+        lines = tuple(
+            PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, sequences[number])
+            for number, ln in enumerate(entry.lines)
+        )
+        return replace(entry, lines=lines)
+
+    def get_entry(self, entry_id: UUID) -> PostedEntry | None:
+        rows = self._all(
+            f"SELECT {_ENTRY_COLUMNS} FROM journal_entries e WHERE e.tenant_id = %s AND e.id = %s",
+            (self.tenant_id, entry_id),
+        )
+        entries = self._with_lines(rows)
+        return entries[0] if entries else None
+
+    def find_reversal(self, entry_id: UUID) -> UUID | None:
+        row = self._one(
+            "SELECT id FROM journal_entries WHERE tenant_id = %s AND reversal_of = %s",
+            (self.tenant_id, entry_id),
+        )
+        return None if row is None else UUID(str(row["id"]))
+
+    def list_entries(
+        self, flt: EntryFilter, after_sequence: int | None, limit: int
+    ) -> list[PostedEntry]:
+        clauses = ["e.tenant_id = %(tenant)s"]
+        params: dict[str, object] = {"tenant": self.tenant_id, "limit": limit}
+        for column, value, op in (
+            ("sequence", after_sequence, ">"),
+            ("effective_date", flt.effective_from, ">="),
+            ("effective_date", flt.effective_to, "<="),
+            ("type", flt.type, "="),
+            ("source", flt.source, "="),
+            ("source_id", flt.source_id, "="),
+            ("reversal_of", flt.reversal_of, "="),
+        ):
+            if value is not None:
+                name = f"p{len(params)}"
+                clauses.append(f"e.{column} {op} %({name})s")
+                params[name] = value
+        if flt.account_id is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM journal_lines l WHERE l.tenant_id = e.tenant_id"
+                " AND l.entry_id = e.id AND l.account_id = %(account)s)"
+            )
+            params["account"] = flt.account_id
+        rows = self._all(
+            f"SELECT {_ENTRY_COLUMNS} FROM journal_entries e WHERE {' AND '.join(clauses)}"
+            " ORDER BY e.sequence LIMIT %(limit)s",
+            params,
+        )
+        return self._with_lines(rows)
+
+    def account_lines(
+        self, account_id: UUID, after_sequence: int | None, limit: int
+    ) -> list[AccountLine]:
+        rows = self._all(
+            "SELECT l.entry_id, l.entry_sequence, l.line_number, e.posted_at, l.effective_date,"
+            " e.type, e.memo, l.side, l.amount_minor, l.currency, l.account_posting_sequence,"
+            " l.debits_after, l.credits_after"
+            " FROM journal_lines l JOIN journal_entries e"
+            "   ON e.tenant_id = l.tenant_id AND e.id = l.entry_id"
+            " WHERE l.tenant_id = %s AND l.account_id = %s AND l.entry_sequence > %s"
+            " ORDER BY l.entry_sequence, l.line_number LIMIT %s",
+            (self.tenant_id, account_id, -1 if after_sequence is None else after_sequence, limit),
+        )
+        return [
+            AccountLine(
+                entry_id=row["entry_id"],
+                sequence=int(row["entry_sequence"]),
+                line_number=int(row["line_number"]),
+                posted_at=row["posted_at"],
+                effective_date=row["effective_date"],
+                type=row["type"],
+                memo=row["memo"],
+                side=row["side"],
+                amount_minor=int(row["amount_minor"]),
+                currency=row["currency"],
+                account_posting_sequence=int(row["account_posting_sequence"]),
+                debits_after=int(row["debits_after"]),
+                credits_after=int(row["credits_after"]),
+            )
+            for row in rows
+        ]
+
+    def trial_balance(self) -> tuple[list[CurrencyTotals], list[AccountTotals]]:
+        rows = self._all(
+            f"SELECT {_ACCOUNT_COLUMNS}, b.debits_posted, b.credits_posted, b.posting_sequence"
+            " FROM accounts a JOIN balances b"
+            "   ON b.tenant_id = a.tenant_id AND b.account_id = a.id"
+            " WHERE a.tenant_id = %s ORDER BY a.code",
+            (self.tenant_id,),
+        )
+        accounts = [AccountTotals(_account(row), _balance(row)) for row in rows]
+        totals: dict[str, list[int]] = {}
+        for item in accounts:
+            pair = totals.setdefault(item.account.currency, [0, 0])
+            pair[0] += item.balance.debits_posted
+            pair[1] += item.balance.credits_posted
+        currencies = [CurrencyTotals(c, d, cr) for c, (d, cr) in sorted(totals.items())]
+        return currencies, accounts
+
+    def enqueue_event(self, event_type: str, aggregate_id: UUID, payload: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)"
+            " VALUES (%s, %s, %s, %s)",
+            (self.tenant_id, event_type, aggregate_id, Jsonb(payload)),
+        )
+
+    def _with_lines(self, entry_rows: list[Row]) -> list[PostedEntry]:
+        if not entry_rows:
+            return []
+        ids = [row["id"] for row in entry_rows]
+        lines: dict[UUID, list[PostedLine]] = {entry_id: [] for entry_id in ids}
+        for row in self._all(
+            "SELECT entry_id, account_id, side, amount_minor, currency, account_posting_sequence"
+            " FROM journal_lines WHERE tenant_id = %s AND entry_id = ANY(%s)"
+            " ORDER BY entry_id, line_number",
+            (self.tenant_id, ids),
+        ):
+            lines[row["entry_id"]].append(
+                PostedLine(
+                    row["account_id"],
+                    Side(row["side"]),
+                    int(row["amount_minor"]),
+                    row["currency"],
+                    int(row["account_posting_sequence"]),
+                )
+            )
+        return [_entry(row, tuple(lines[row["id"]])) for row in entry_rows]
+
+
+_INSERT_ENTRY = """
+WITH entry AS (
+    INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,
+        effective_date, type, memo, source, source_id, metadata, reversal_of, line_count)
+    VALUES (%(tenant)s, %(id)s, %(sequence)s, %(hash)s, %(prev_hash)s, %(posted_at)s,
+        %(effective_date)s, %(type)s, %(memo)s, %(source)s, %(source_id)s, %(metadata)s,
+        %(reversal_of)s, %(line_count)s)
+)
+INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side, amount_minor,
+    currency, entry_sequence, effective_date)
+SELECT %(tenant)s, %(id)s, n - 1, account, side, amount, currency, %(sequence)s,
+    %(effective_date)s
+  FROM unnest(%(accounts)s::uuid[], %(sides)s::text[], %(amounts)s::bigint[],
+              %(currencies)s::text[]) WITH ORDINALITY AS t(account, side, amount, currency, n)
+ ORDER BY n
+RETURNING line_number, account_posting_sequence
+"""
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        code=row["code"],
+        name=row["name"],
+        type=AccountType(row["type"]),
+        currency=row["currency"],
+        debits_must_not_exceed_credits=row["debits_must_not_exceed_credits"],
+        credits_must_not_exceed_debits=row["credits_must_not_exceed_debits"],
+        closed=row["closed_at"] is not None,
+        metadata=dict(row["metadata"]),
+        created_at=row["created_at"],
+    )
+
+
+def _balance(row: Row) -> Balance:
+    return Balance(
+        int(row["debits_posted"]), int(row["credits_posted"]), int(row["posting_sequence"])
+    )
+
+
+def _entry(row: Row, lines: tuple[PostedLine, ...]) -> PostedEntry:
+    return PostedEntry(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        sequence=int(row["sequence"]),
+        hash=bytes(row["hash"]),
+        prev_hash=bytes(row["prev_hash"]),
+        posted_at=row["posted_at"],
+        effective_date=row["effective_date"],
+        type=row["type"],
+        memo=row["memo"],
+        source=row["source"],
+        source_id=row["source_id"],
+        metadata=dict(row["metadata"]),
+        reversal_of=row["reversal_of"],
+        lines=lines,
+    )

@@ -1,0 +1,99 @@
+"""Dependencies shared by the routers: the container, the caller, idempotent writes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from finance.api.problems import InsufficientRole
+from finance.auth.tokens import Principal, Role, TokenError
+from finance.bootstrap import Container
+from finance.domain.errors import LedgerRejection, RejectCode
+from finance.services.idempotency import (
+    IdempotentRequest,
+    request_fingerprint,
+    run_idempotent,
+)
+from finance.services.ports import LedgerTransaction
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def principal(
+    request: Request,
+    app: ContainerDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    if not authorization:
+        raise TokenError("token_missing", "an Authorization: Bearer <token> header is required")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TokenError("token_malformed", "the Authorization header must be 'Bearer <token>'")
+    caller = app.verifier.verify(token.strip())
+    request.state.tenant_id = caller.tenant_id
+    return caller
+
+
+class RoleGuard:
+    """`Depends(RoleGuard(Role.ACCOUNTANT))`: the caller, if their roles include `role`."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    def __call__(self, caller: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not caller.has(self.role):
+            raise InsufficientRole(self.role.value)
+        return caller
+
+
+Viewer = Annotated[Principal, Depends(RoleGuard(Role.VIEWER))]
+Accountant = Annotated[Principal, Depends(RoleGuard(Role.ACCOUNTANT))]
+Admin = Annotated[Principal, Depends(RoleGuard(Role.ADMIN))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Client-chosen key; a retry with the same key and body replays the result",
+    ),
+]
+
+
+def render(model: BaseModel) -> bytes:
+    """Stable JSON bytes for a response body (stored for idempotent replays)."""
+    return json.dumps(model.model_dump(mode="json"), separators=(",", ":")).encode()
+
+
+def idempotent_write(
+    request: Request,
+    app: Container,
+    caller: Principal,
+    key: str | None,
+    body: Any,
+    operation: Callable[[LedgerTransaction], tuple[int, bytes]],
+) -> Response:
+    if key is None:
+        raise LedgerRejection(
+            RejectCode.IDEMPOTENCY_KEY_MISSING, "writes need an Idempotency-Key header"
+        )
+    fingerprint = request_fingerprint(request.method, request.url.path, body)
+    result = run_idempotent(
+        app.store, caller.tenant_id, IdempotentRequest(key, fingerprint), operation
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return Response(
+        content=result.body,
+        status_code=result.status_code,
+        media_type="application/json",
+        headers=headers,
+    )

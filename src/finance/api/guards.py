@@ -1,0 +1,135 @@
+"""Request guards that run before any routing or parsing (pure ASGI middleware).
+
+* Body size: refused from Content-Length when declared, and counted while reading when not.
+* JSON nesting depth: measured on the raw bytes, so hostile input never reaches a recursive
+  parser (Python's json module would blow the stack on deep enough nesting).
+* Read-only mode (`FINANCE_WRITE_MODE=readonly`, the runbook's posting freeze): every write
+  is a 503 problem while reads carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from finance import limits
+from finance.api.problems import problem
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def json_depth_exceeds(body: bytes, depth_max: int) -> bool:
+    """True when arrays/objects nest deeper than `depth_max` (brackets inside strings ignored)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > depth_max:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, read_only: bool) -> None:
+        self.app = app
+        self.read_only = read_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        if self.read_only and scope["path"].startswith("/v1/"):
+            response = problem(
+                503,
+                "ledger_read_only",
+                "the ledger is in read-only mode (FINANCE_WRITE_MODE=readonly); reads still work",
+                headers={"Retry-After": "60"},
+            )
+            await response(scope, receive, send)
+            return
+        body = await _read_body(scope, receive)
+        if body is None:
+            too_large = problem(
+                413,
+                "body_too_large",
+                f"request bodies are limited to {limits.BODY_BYTES_MAX} bytes",
+            )
+            await too_large(scope, receive, send)
+            return
+        if body and not _is_json(scope):
+            unsupported = problem(
+                415, "unsupported_media_type", "request bodies must be sent as application/json"
+            )
+            await unsupported(scope, receive, send)
+            return
+        if json_depth_exceeds(body, limits.JSON_DEPTH_MAX):
+            too_deep = problem(
+                400, "json_too_deep", f"JSON nesting is limited to {limits.JSON_DEPTH_MAX} levels"
+            )
+            await too_deep(scope, receive, send)
+            return
+        await self.app(scope, _replay(body), send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media_type = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json" or media_type.endswith(b"+json")
+    return False
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed the limit."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                if int(value) > limits.BODY_BYTES_MAX:
+                    return None
+            except ValueError:
+                return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limits.BODY_BYTES_MAX:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

@@ -1,0 +1,52 @@
+"""Opaque cursors: base64url of a small JSON object, so clients cannot depend on their form."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated
+
+from fastapi import Query
+
+from finance import limits
+from finance.api.problems import InvalidCursor
+
+Limit = Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def encode_cursor(after: int | str) -> str:
+    raw = json.dumps({"after": after}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_int_cursor(cursor: str | None) -> int | None:
+    after = _decode(cursor)
+    if after is None:
+        return None
+    if not isinstance(after, int) or isinstance(after, bool) or after < -1:
+        raise InvalidCursor
+    return after
+
+
+def decode_str_cursor(cursor: str | None) -> str | None:
+    after = _decode(cursor)
+    if after is None:
+        return None
+    if not isinstance(after, str):
+        raise InvalidCursor
+    return after
+
+
+def _decode(cursor: str | None) -> object:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor from exc
+    if not isinstance(data, dict) or set(data) != {"after"}:
+        raise InvalidCursor
+    return data["after"]

@@ -1,0 +1,197 @@
+"""RFC 9457 problem details: the one place where refusals become HTTP responses.
+
+Every error the API returns is `application/problem+json` with a stable `code` (also encoded
+in `type`), a `title`, the HTTP `status` and a human `detail`. Unexpected exceptions become a
+bare 500 problem whose detail reveals nothing; they are logged with the request id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from finance.auth.tokens import TokenError
+from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:finance:problem:"
+
+_STATUS: dict[str, int] = {
+    RejectCode.VALIDATION_FAILED: 422,
+    RejectCode.TOO_FEW_LINES: 422,
+    RejectCode.TOO_MANY_LINES: 422,
+    RejectCode.INVALID_AMOUNT: 422,
+    RejectCode.UNKNOWN_CURRENCY: 422,
+    RejectCode.UNBALANCED_ENTRY: 422,
+    RejectCode.ACCOUNT_NOT_FOUND: 404,
+    RejectCode.ACCOUNT_CLOSED: 422,
+    RejectCode.CURRENCY_MISMATCH: 422,
+    RejectCode.BALANCE_OVERFLOW: 422,
+    RejectCode.OVERDRAFT: 422,
+    RejectCode.ENTRY_NOT_FOUND: 404,
+    RejectCode.ALREADY_REVERSED: 409,
+    RejectCode.REVERSAL_NOT_REVERSIBLE: 409,
+    RejectCode.ACCOUNT_CODE_EXISTS: 409,
+    RejectCode.ACCOUNT_ALREADY_CLOSED: 409,
+    RejectCode.TENANT_NOT_FOUND: 403,
+    RejectCode.TENANT_EXISTS: 409,
+    RejectCode.IDEMPOTENCY_KEY_REUSED: 409,
+    RejectCode.IDEMPOTENCY_KEY_INVALID: 400,
+    RejectCode.IDEMPOTENCY_KEY_MISSING: 400,
+}
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class InsufficientRole(Exception):
+    """The caller is authenticated but lacks the role an operation needs (403)."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f"this operation needs the {role} role")
+        self.role = role
+
+
+class InvalidCursor(Exception):
+    """A pagination cursor that this API did not produce (400)."""
+
+
+def status_for(code: RejectCode) -> int:
+    return _STATUS.get(code, 422)
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return Response(
+        content=json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def rejection_response(exc: LedgerRejection) -> Response:
+    return problem(status_for(exc.code), exc.code.value, exc.detail, extra=exc.context or None)
+
+
+def install(app: FastAPI) -> None:
+    """Register handlers so that nothing leaves the API except as a problem document."""
+    app.add_exception_handler(LedgerRejection, _on_rejection)  # type: ignore[arg-type]
+    app.add_exception_handler(TokenError, _on_token_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InsufficientRole, _on_forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidCursor, _on_bad_cursor)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolTimeout, _on_database_down)
+    app.add_exception_handler(OperationalError, _on_database_down)
+    app.add_exception_handler(InvariantViolation, _on_invariant)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+async def _on_rejection(_: Request, exc: LedgerRejection) -> Response:
+    return rejection_response(exc)
+
+
+async def _on_token_error(_: Request, exc: TokenError) -> Response:
+    return problem(401, exc.code, exc.detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _on_forbidden(_: Request, exc: InsufficientRole) -> Response:
+    return problem(403, "insufficient_role", str(exc))
+
+
+async def _on_bad_cursor(_: Request, exc: InvalidCursor) -> Response:
+    return problem(400, "invalid_cursor", "the cursor is not one this API returned")
+
+
+async def _on_validation(_: Request, exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem(400, "malformed_json", "the request body is not valid JSON")
+    first = errors[0] if errors else {}
+    location = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+    message = str(first.get("msg", "invalid request"))
+    code = _validation_code(errors)
+    return problem(
+        422,
+        code,
+        f"{location}: {message}" if location else message,
+        extra={"errors": [_public_error(error) for error in errors[:20]]},
+    )
+
+
+def _validation_code(errors: Any) -> str:
+    """Amount errors get their own code, so a client can tell them from other shape errors."""
+    for error in errors:
+        location = error.get("loc", ())
+        if location and location[-1] == "amount":
+            return RejectCode.INVALID_AMOUNT.value
+    return RejectCode.VALIDATION_FAILED.value
+
+
+def _public_error(error: Any) -> dict[str, Any]:
+    return {
+        "location": [str(part) for part in error.get("loc", ())],
+        "message": str(error.get("msg", "")),
+    }
+
+
+async def _on_http(_: Request, exc: StarletteHTTPException) -> Response:
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    code = codes.get(exc.status_code, "http_error")
+    return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _on_database_down(_: Request, exc: Exception) -> Response:
+    log.error("database.unavailable", error=type(exc).__name__, message=str(exc))
+    return problem(
+        503, "database_unavailable", "the database is unavailable; retry with the same key"
+    )
+
+
+async def _on_invariant(request: Request, exc: InvariantViolation) -> Response:
+    log.critical("invariant.violated", path=request.url.path, error=str(exc))
+    return problem(500, "internal_error", "an internal invariant failed; nothing was written")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("request.failed", path=request.url.path, error=type(exc).__name__)
+    return problem(500, "internal_error", "an unexpected error occurred; nothing was written")

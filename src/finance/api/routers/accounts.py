@@ -1,0 +1,147 @@
+"""/v1/accounts: open, list, read, close; balances and statements."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from finance import limits
+from finance.api.deps import (
+    Accountant,
+    Admin,
+    ContainerDep,
+    IdempotencyKey,
+    Viewer,
+    idempotent_write,
+    render,
+)
+from finance.api.pagination import (
+    Cursor,
+    Limit,
+    decode_int_cursor,
+    decode_str_cursor,
+    encode_cursor,
+)
+from finance.api.schemas import (
+    AccountCreate,
+    AccountLineOut,
+    AccountLinePage,
+    AccountOut,
+    AccountPage,
+    BalanceOut,
+)
+from finance.domain.accounts import AccountSpec
+from finance.services import ledger
+from finance.services.ports import AccountLine, LedgerTransaction
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+
+@router.post("", status_code=201, response_model=AccountOut)
+def create_account(
+    request: Request,
+    body: AccountCreate,
+    app: ContainerDep,
+    caller: Accountant,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    spec = AccountSpec(
+        code=body.code,
+        name=body.name,
+        type=body.type,
+        currency=body.currency,
+        debits_must_not_exceed_credits=body.debits_must_not_exceed_credits,
+        credits_must_not_exceed_debits=body.credits_must_not_exceed_debits,
+        metadata=body.metadata,
+    )
+
+    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
+        account = ledger.open_account(tx, spec, uuid4(), app.clock.now())
+        return 201, render(AccountOut.of(account))
+
+    payload = body.model_dump(mode="json")
+    return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+
+
+@router.get("", response_model=AccountPage)
+def list_accounts(
+    app: ContainerDep,
+    caller: Viewer,
+    limit: Limit = limits.PAGE_SIZE_DEFAULT,
+    cursor: Cursor = None,
+) -> AccountPage:
+    after = decode_str_cursor(cursor)
+    accounts = app.store(caller.tenant_id, lambda tx: tx.list_accounts(after, limit + 1))
+    more = len(accounts) > limit
+    page = accounts[:limit]
+    return AccountPage(
+        data=[AccountOut.of(a) for a in page],
+        next_cursor=encode_cursor(page[-1].code) if more else None,
+    )
+
+
+@router.get("/{account_id}", response_model=AccountOut)
+def get_account(account_id: UUID, app: ContainerDep, caller: Viewer) -> AccountOut:
+    account = app.store(caller.tenant_id, lambda tx: ledger.get_account(tx, account_id))
+    return AccountOut.of(account)
+
+
+@router.post("/{account_id}/close", response_model=AccountOut)
+def close_account(
+    request: Request,
+    account_id: UUID,
+    app: ContainerDep,
+    caller: Admin,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
+        account = ledger.close_account(tx, account_id, app.clock.now())
+        return 200, render(AccountOut.of(account))
+
+    return idempotent_write(request, app, caller, idempotency_key, None, operation)
+
+
+@router.get("/{account_id}/balance", response_model=BalanceOut)
+def get_balance(
+    account_id: UUID,
+    app: ContainerDep,
+    caller: Viewer,
+    as_of: Annotated[date | None, Query(description="End of this effective date")] = None,
+    as_of_sequence: Annotated[
+        int | None, Query(ge=0, description="Right after the entry with this sequence")
+    ] = None,
+) -> BalanceOut:
+    item = app.store(
+        caller.tenant_id,
+        lambda tx: ledger.account_balance(
+            tx, account_id, as_of_sequence=as_of_sequence, as_of_date=as_of
+        ),
+    )
+    return BalanceOut.of(item)
+
+
+@router.get("/{account_id}/entries", response_model=AccountLinePage)
+def account_entries(
+    account_id: UUID,
+    app: ContainerDep,
+    caller: Viewer,
+    limit: Limit = limits.PAGE_SIZE_DEFAULT,
+    cursor: Cursor = None,
+) -> AccountLinePage:
+    after = decode_int_cursor(cursor)
+
+    def read(tx: LedgerTransaction) -> list[AccountLine]:
+        ledger.get_account(tx, account_id)
+        return tx.account_lines(account_id, after, limit + 1)
+
+    lines = app.store(caller.tenant_id, read)
+    more = len(lines) > limit
+    page = lines[:limit]
+    return AccountLinePage(
+        data=[AccountLineOut.of(line) for line in page],
+        next_cursor=encode_cursor(page[-1].sequence) if more else None,
+    )

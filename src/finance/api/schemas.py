@@ -1,0 +1,269 @@
+"""Request and response bodies. Amounts are JSON integers of minor units: floats, strings and
+booleans are refused by strict types before any domain code runs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from finance import limits
+from finance.domain.accounts import Account, AccountType, Side
+from finance.domain.entries import DEFAULT_TYPE, PostedEntry
+from finance.services.ledger import AccountBalance
+from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals
+
+Metadata = Annotated[dict[StrictStr, StrictStr], Field(max_length=limits.METADATA_KEYS_MAX)]
+CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountCreate(_In):
+    code: Annotated[StrictStr, Field(min_length=1, max_length=limits.ACCOUNT_CODE_CHARS_MAX)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=limits.NAME_CHARS_MAX)]
+    type: AccountType
+    currency: CurrencyCode
+    debits_must_not_exceed_credits: StrictBool = False
+    credits_must_not_exceed_debits: StrictBool = False
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class LineIn(_In):
+    account_id: UUID
+    side: Side
+    amount: StrictInt = Field(description="Positive integer of the currency's minor units")
+    currency: CurrencyCode
+
+
+class EntryCreate(_In):
+    lines: Annotated[list[LineIn], Field(max_length=limits.LINES_PER_ENTRY_MAX * 10)]
+    memo: Annotated[StrictStr, Field(max_length=limits.MEMO_CHARS_MAX)] | None = None
+    effective_date: date | None = Field(
+        default=None, description="Accounting date (YYYY-MM-DD); today (UTC) when omitted"
+    )
+    type: Annotated[StrictStr, Field(max_length=limits.ENTRY_TYPE_CHARS_MAX)] = DEFAULT_TYPE
+    source: Annotated[StrictStr, Field(max_length=limits.SOURCE_CHARS_MAX)] | None = None
+    source_id: Annotated[StrictStr, Field(max_length=limits.SOURCE_CHARS_MAX)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ReversalCreate(_In):
+    memo: Annotated[StrictStr, Field(max_length=limits.MEMO_CHARS_MAX)] | None = None
+    effective_date: date | None = Field(
+        default=None, description="Accounting date of the reversal; the original's when omitted"
+    )
+
+
+class AccountOut(BaseModel):
+    id: UUID
+    code: str
+    name: str
+    type: AccountType
+    normal_side: Side
+    currency: str
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    closed: bool
+    metadata: dict[str, str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> AccountOut:
+        return cls(
+            id=account.id,
+            code=account.code,
+            name=account.name,
+            type=account.type,
+            normal_side=account.type.normal_side,
+            currency=account.currency,
+            debits_must_not_exceed_credits=account.debits_must_not_exceed_credits,
+            credits_must_not_exceed_debits=account.credits_must_not_exceed_debits,
+            closed=account.closed,
+            metadata=account.metadata,
+            created_at=account.created_at,
+        )
+
+
+class LineOut(BaseModel):
+    account_id: UUID
+    side: Side
+    amount: int
+    currency: str
+    account_posting_sequence: int
+
+
+class EntryOut(BaseModel):
+    """A posted entry. Every field is immutable, so the representation never changes."""
+
+    id: UUID
+    sequence: int = Field(description="Gap-free 0-based position in the tenant's hash chain")
+    hash: str = Field(description="Hex SHA-256 chain hash of this entry")
+    prev_hash: str = Field(description="Hex chain hash of the previous entry (or genesis)")
+    posted_at: datetime
+    effective_date: date
+    type: str
+    memo: str | None
+    source: str | None
+    source_id: str | None
+    metadata: dict[str, str]
+    reversal_of: UUID | None
+    lines: list[LineOut]
+
+    @classmethod
+    def of(cls, entry: PostedEntry) -> EntryOut:
+        return cls(
+            id=entry.id,
+            sequence=entry.sequence,
+            hash=entry.hash.hex(),
+            prev_hash=entry.prev_hash.hex(),
+            posted_at=entry.posted_at,
+            effective_date=entry.effective_date,
+            type=entry.type,
+            memo=entry.memo,
+            source=entry.source,
+            source_id=entry.source_id,
+            metadata=entry.metadata,
+            reversal_of=entry.reversal_of,
+            lines=[
+                LineOut(
+                    account_id=line.account_id,
+                    side=line.side,
+                    amount=line.amount_minor,
+                    currency=line.currency,
+                    account_posting_sequence=line.account_posting_sequence,
+                )
+                for line in entry.lines
+            ],
+        )
+
+
+class BalanceOut(BaseModel):
+    account_id: UUID
+    currency: str
+    debits_posted: int
+    credits_posted: int
+    balance: int = Field(description="Balance on the account's normal side, in minor units")
+    posting_sequence: int = Field(description="The account's posting sequence at this balance")
+    as_of_sequence: int | None
+    as_of: date | None
+
+    @classmethod
+    def of(cls, item: AccountBalance) -> BalanceOut:
+        return cls(
+            account_id=item.account.id,
+            currency=item.account.currency,
+            debits_posted=item.balance.debits_posted,
+            credits_posted=item.balance.credits_posted,
+            balance=item.signed,
+            posting_sequence=item.balance.posting_sequence,
+            as_of_sequence=item.as_of_sequence,
+            as_of=item.as_of_date,
+        )
+
+
+class AccountLineOut(BaseModel):
+    entry_id: UUID
+    sequence: int
+    line_number: int
+    posted_at: datetime
+    effective_date: date
+    type: str
+    memo: str | None
+    side: Side
+    amount: int
+    currency: str
+    account_posting_sequence: int
+    debits_after: int
+    credits_after: int
+
+    @classmethod
+    def of(cls, line: AccountLine) -> AccountLineOut:
+        return cls(
+            entry_id=line.entry_id,
+            sequence=line.sequence,
+            line_number=line.line_number,
+            posted_at=line.posted_at,
+            effective_date=line.effective_date,
+            type=line.type,
+            memo=line.memo,
+            side=Side(line.side),
+            amount=line.amount_minor,
+            currency=line.currency,
+            account_posting_sequence=line.account_posting_sequence,
+            debits_after=line.debits_after,
+            credits_after=line.credits_after,
+        )
+
+
+class AccountPage(BaseModel):
+    data: list[AccountOut]
+    next_cursor: str | None
+
+
+class EntryPage(BaseModel):
+    data: list[EntryOut]
+    next_cursor: str | None
+
+
+class AccountLinePage(BaseModel):
+    data: list[AccountLineOut]
+    next_cursor: str | None
+
+
+class CurrencyTotalsOut(BaseModel):
+    currency: str
+    debits_posted: int
+    credits_posted: int
+    balanced: bool
+
+    @classmethod
+    def of(cls, totals: CurrencyTotals) -> CurrencyTotalsOut:
+        return cls(
+            currency=totals.currency,
+            debits_posted=totals.debits_posted,
+            credits_posted=totals.credits_posted,
+            balanced=totals.debits_posted == totals.credits_posted,
+        )
+
+
+class TrialBalanceAccountOut(BaseModel):
+    account_id: UUID
+    code: str
+    type: AccountType
+    currency: str
+    debits_posted: int
+    credits_posted: int
+    balance: int
+
+    @classmethod
+    def of(cls, item: AccountTotals) -> TrialBalanceAccountOut:
+        return cls(
+            account_id=item.account.id,
+            code=item.account.code,
+            type=item.account.type,
+            currency=item.account.currency,
+            debits_posted=item.balance.debits_posted,
+            credits_posted=item.balance.credits_posted,
+            balance=item.balance.signed_for(item.account.type),
+        )
+
+
+class TrialBalanceOut(BaseModel):
+    balanced: bool
+    currencies: list[CurrencyTotalsOut]
+    accounts: list[TrialBalanceAccountOut]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is returned."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str

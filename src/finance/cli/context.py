@@ -1,0 +1,35 @@
+"""What commands share: settings, the database, the local token issuer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from finance.adapters.postgres.db import Database
+from finance.adapters.postgres.ledger_store import PostgresLedgerStore
+from finance.bootstrap import database_url
+from finance.config import Settings, load_settings
+from finance.services.ports import LedgerTransaction
+
+T = TypeVar("T")
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+@contextmanager
+def database(config: Settings) -> Iterator[Database]:
+    db = Database(database_url(config), pool_max=2)
+    db.open()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def in_tenant(config: Settings, tenant_id: str, work: Callable[[LedgerTransaction], T]) -> T:
+    """Run one unit of work for a tenant, on a short-lived pool."""
+    with database(config) as db:
+        return PostgresLedgerStore(db)(tenant_id, work)

@@ -1,0 +1,155 @@
+"""The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check.
+
+Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
+configuration), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import psycopg
+import typer
+from psycopg_pool import PoolTimeout
+
+from finance.adapters.postgres.integrity import run_checks
+from finance.adapters.postgres.migrate import MigrationError, migrate
+from finance.bootstrap import database_url
+from finance.cli import accounts, context, journal, tenants, tokens
+from finance.cli.output import CliError, console, emit_json, errors, table
+from finance.config import ConfigError
+from finance.domain.errors import InvariantViolation, LedgerRejection
+
+app = typer.Typer(
+    name="finance",
+    help="Finance: a multi-tenant double-entry ledger service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(tokens.app, name="token")
+app.add_typer(tenants.app, name="tenants")
+app.add_typer(accounts.app, name="accounts")
+app.command("post")(journal.post)
+app.command("balance")(journal.balance)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (FINANCE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (FINANCE_PORT)")] = None,
+) -> None:
+    """Run the HTTP API. Without FINANCE_DATABASE_URL, on an embedded PostgreSQL."""
+    import uvicorn
+
+    from finance.api.app import create_app
+    from finance.bootstrap import bootstrap
+    from finance.config import ServiceEnv
+    from finance.observability import configure_logging
+
+    config = context.settings()
+    configure_logging(config.log_level, config.log_format)
+    container = bootstrap(config)
+    if config.database_url is None and config.service_env is not ServiceEnv.DEVELOPMENT:
+        errors.print("warning: using the embedded PostgreSQL outside development")
+    try:
+        uvicorn.run(
+            create_app(container),
+            host=host or config.host,
+            port=port or config.port,
+            access_log=False,
+            log_level="warning",
+        )
+    finally:
+        container.close()
+
+
+@app.command("migrate")
+def migrate_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Apply pending database migrations (recorded in schema_version)."""
+    config = context.settings()
+    url = config.database_url or database_url(config)
+    applied = migrate(url)
+    names = [f"{m.version:04d}_{m.name}" for m in applied]
+    if as_json:
+        emit_json({"applied": names})
+    elif names:
+        console.print("applied " + ", ".join(names))
+    else:
+        console.print("schema is up to date")
+
+
+@app.command()
+def check(
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only these tenants (default: all)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute trial balances, balances versus journal replay and the hash chain.
+
+    Exits 1 at the first problem found, naming it."""
+    config = context.settings()
+    with context.database(config) as db, db.admin() as conn:
+        results = run_checks(conn, tenant)
+    problems = [r for r in results if not r.ok]
+    if as_json:
+        emit_json(
+            {
+                "ok": not problems,
+                "results": [
+                    {"tenant_id": r.tenant_id, "check": r.check, "problem": r.problem}
+                    for r in results
+                ],
+            }
+        )
+    else:
+        table(
+            "Integrity",
+            ["tenant", "check", "result"],
+            [(r.tenant_id, r.check, "ok" if r.ok else f"FAILED: {r.problem}") for r in results],
+        )
+    if problems:
+        first = problems[0]
+        raise CliError(f"integrity check failed: {first.tenant_id}: {first.check}: {first.problem}")
+
+
+def main() -> None:
+    """Entry point: run the app and turn every expected failure into one line on stderr."""
+    try:
+        app(standalone_mode=False)
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        message, code = describe_failure(exc)
+        errors.print(f"error: {message}", highlight=False, soft_wrap=True)
+        sys.exit(code)
+
+
+def describe_failure(exc: BaseException) -> tuple[str, int]:
+    import click
+
+    if isinstance(exc, click.exceptions.Abort):
+        return "aborted", 1
+    if isinstance(exc, click.ClickException):
+        return exc.format_message(), exc.exit_code
+    if isinstance(exc, CliError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, LedgerRejection):
+        return f"{exc.code.value}: {exc.detail}", 1
+    if isinstance(exc, ConfigError):
+        return "invalid configuration: " + "; ".join(exc.problems), 2
+    if isinstance(exc, MigrationError):
+        return str(exc), 1
+    if isinstance(exc, ValueError):
+        return str(exc), 2
+    if isinstance(exc, PoolTimeout | psycopg.OperationalError):
+        return f"database unavailable: {str(exc).strip().splitlines()[0]}", 1
+    if isinstance(exc, InvariantViolation):
+        return f"internal invariant failed (nothing was written): {exc}", 1
+    return f"unexpected {type(exc).__name__}: {exc}", 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Expected rejections of a ledger command, each with a stable code.
+
+A rejection is not a bug: it is the ledger saying "no" to a request, with a reason a client can
+act on. Codes never change meaning once published; the HTTP layer maps each to a status in one
+place (`finance.api.problems`). A broken invariant (a bug) is a different thing: it raises
+`InvariantViolation`, rolls the transaction back and is logged loudly.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+
+class RejectCode(enum.StrEnum):
+    """Why a command was refused. Listed in order of precedence: when several apply, the first
+    one in this order is reported (TigerBeetle's CreateTransferResult discipline)."""
+
+    # Shape of the request.
+    VALIDATION_FAILED = "validation_failed"
+    TOO_FEW_LINES = "too_few_lines"
+    TOO_MANY_LINES = "too_many_lines"
+    INVALID_AMOUNT = "invalid_amount"
+    UNKNOWN_CURRENCY = "unknown_currency"
+    UNBALANCED_ENTRY = "unbalanced_entry"
+    # Accounts the entry touches.
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    ACCOUNT_CLOSED = "account_closed"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    BALANCE_OVERFLOW = "balance_overflow"
+    OVERDRAFT = "overdraft"
+    # Other resources.
+    ENTRY_NOT_FOUND = "entry_not_found"
+    ALREADY_REVERSED = "already_reversed"
+    REVERSAL_NOT_REVERSIBLE = "reversal_not_reversible"
+    ACCOUNT_CODE_EXISTS = "account_code_exists"
+    ACCOUNT_ALREADY_CLOSED = "account_already_closed"
+    TENANT_NOT_FOUND = "tenant_not_found"
+    TENANT_EXISTS = "tenant_exists"
+    # Idempotency.
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
+
+
+class LedgerRejection(Exception):
+    """A command the ledger refuses. `detail` is for humans; `code` is for programs."""
+
+    def __init__(
+        self, code: RejectCode, detail: str, *, context: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.context: dict[str, str] = dict(context or {})
+
+
+class InvariantViolation(Exception):
+    """Something that must never happen did. This is a bug, never a client error."""

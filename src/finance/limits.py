@@ -1,0 +1,40 @@
+"""Every limit of the service, in one place (TigerBeetle: put a limit on everything).
+
+Units come last in the names. The API, the domain and the database adapter all read from here,
+so a limit is changed once and enforced everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LINES_PER_ENTRY_MIN: Final = 2
+LINES_PER_ENTRY_MAX: Final = 100
+
+BODY_BYTES_MAX: Final = 256 * 1024
+JSON_DEPTH_MAX: Final = 16
+
+PAGE_SIZE_DEFAULT: Final = 50
+PAGE_SIZE_MAX: Final = 500
+
+MEMO_CHARS_MAX: Final = 1_000
+NAME_CHARS_MAX: Final = 200
+ACCOUNT_CODE_CHARS_MAX: Final = 128
+ENTRY_TYPE_CHARS_MAX: Final = 32
+SOURCE_CHARS_MAX: Final = 128
+METADATA_KEYS_MAX: Final = 32
+METADATA_KEY_CHARS_MAX: Final = 64
+METADATA_VALUE_CHARS_MAX: Final = 512
+IDEMPOTENCY_KEY_CHARS_MAX: Final = 255
+
+# Database timeouts, applied to every pooled connection. A posting holds row locks for a few
+# milliseconds; anything waiting far longer is stuck and must fail rather than pile up.
+STATEMENT_TIMEOUT_MS: Final = 10_000
+LOCK_TIMEOUT_MS: Final = 5_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS: Final = 30_000
+POOL_SIZE_MIN: Final = 2
+POOL_SIZE_MAX: Final = 16
+POOL_TIMEOUT_S: Final = 10.0
+
+# Serialization failures and deadlocks are retried this many times before giving up.
+TRANSACTION_RETRIES_MAX: Final = 5

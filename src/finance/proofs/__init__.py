@@ -1,0 +1,1 @@
+"""Pure proof code: canonical bytes and the hash chain. No I/O."""

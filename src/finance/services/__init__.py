@@ -1,0 +1,1 @@
+"""Use cases. They see storage only through the ports in `finance.services.ports`."""
