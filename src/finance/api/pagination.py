@@ -5,15 +5,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Query
 
 from finance import limits
 from finance.api.problems import InvalidCursor
 
+T = TypeVar("T")
+
 Limit = Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)]
 Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+def page_of(
+    fetched: list[T], limit: int, position: Callable[[T], int | str]
+) -> tuple[list[T], str | None]:
+    """Split a fetch of `limit + 1` rows into the page and the cursor of the next page: the
+    extra row only says that there is more."""
+    if len(fetched) <= limit:
+        return fetched, None
+    page = fetched[:limit]
+    return page, encode_cursor(position(page[-1]))
 
 
 def encode_cursor(after: int | str) -> str:

@@ -19,6 +19,10 @@ from finance.domain.accounts import Side
 from finance.proofs.chain import ChainVerifier, entry_body
 
 _ROWS_PER_FETCH = 2_000
+# Debits minus credits of the lines `l` in a group, in numeric so no sum can overflow.
+_NET = (
+    "sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric ELSE -l.amount_minor::numeric END)"
+)
 
 
 def all_tenant_ids(conn: psycopg.Connection[Any]) -> list[str]:
@@ -27,14 +31,10 @@ def all_tenant_ids(conn: psycopg.Connection[Any]) -> list[str]:
 
 def unbalanced_entry(conn: psycopg.Connection[Any], tenant: str) -> str | None:
     row = conn.execute(
-        "SELECT e.sequence, l.currency,"
-        " sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric"
-        "          ELSE -l.amount_minor::numeric END) AS net"
+        f"SELECT e.sequence, l.currency, {_NET} AS net"
         " FROM journal_entries e JOIN journal_lines l"
         "   ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
-        " WHERE e.tenant_id = %s GROUP BY e.sequence, l.currency"
-        " HAVING sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric"
-        "                 ELSE -l.amount_minor::numeric END) <> 0"
+        f" WHERE e.tenant_id = %s GROUP BY e.sequence, l.currency HAVING {_NET} <> 0"
         " ORDER BY e.sequence LIMIT 1",
         (tenant,),
     ).fetchone()
@@ -45,12 +45,8 @@ def unbalanced_entry(conn: psycopg.Connection[Any], tenant: str) -> str | None:
 
 def trial_balance_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
     row = conn.execute(
-        "SELECT currency, sum(CASE WHEN side = 'debit' THEN amount_minor::numeric"
-        "                          ELSE -amount_minor::numeric END) AS net"
-        " FROM journal_lines WHERE tenant_id = %s GROUP BY currency"
-        " HAVING sum(CASE WHEN side = 'debit' THEN amount_minor::numeric"
-        "                 ELSE -amount_minor::numeric END) <> 0"
-        " ORDER BY currency LIMIT 1",
+        f"SELECT l.currency, {_NET} AS net FROM journal_lines l WHERE l.tenant_id = %s"
+        f" GROUP BY l.currency HAVING {_NET} <> 0 ORDER BY l.currency LIMIT 1",
         (tenant,),
     ).fetchone()
     if row is None:

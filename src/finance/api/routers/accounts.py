@@ -24,7 +24,7 @@ from finance.api.pagination import (
     Limit,
     decode_int_cursor,
     decode_str_cursor,
-    encode_cursor,
+    page_of,
 )
 from finance.api.schemas import (
     AccountCreate,
@@ -76,12 +76,8 @@ def list_accounts(
 ) -> AccountPage:
     after = decode_str_cursor(cursor)
     accounts = app.store(caller.tenant_id, lambda tx: tx.list_accounts(after, limit + 1))
-    more = len(accounts) > limit
-    page = accounts[:limit]
-    return AccountPage(
-        data=[AccountOut.of(a) for a in page],
-        next_cursor=encode_cursor(page[-1].code) if more else None,
-    )
+    page, next_cursor = page_of(accounts, limit, lambda account: account.code)
+    return AccountPage(data=[AccountOut.of(a) for a in page], next_cursor=next_cursor)
 
 
 @router.get("/{account_id}", response_model=AccountOut)
@@ -139,9 +135,5 @@ def account_entries(
         return tx.account_lines(account_id, after, limit + 1)
 
     lines = app.store(caller.tenant_id, read)
-    more = len(lines) > limit
-    page = lines[:limit]
-    return AccountLinePage(
-        data=[AccountLineOut.of(line) for line in page],
-        next_cursor=encode_cursor(page[-1].sequence) if more else None,
-    )
+    page, next_cursor = page_of(lines, limit, lambda line: line.sequence)
+    return AccountLinePage(data=[AccountLineOut.of(ln) for ln in page], next_cursor=next_cursor)

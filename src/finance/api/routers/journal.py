@@ -18,7 +18,7 @@ from finance.api.deps import (
     idempotent_write,
     render,
 )
-from finance.api.pagination import Cursor, Limit, decode_int_cursor, encode_cursor
+from finance.api.pagination import Cursor, Limit, decode_int_cursor, page_of
 from finance.api.schemas import (
     CurrencyTotalsOut,
     EntryCreate,
@@ -89,12 +89,8 @@ def list_entries(
     )
     after = decode_int_cursor(cursor)
     entries = app.store(caller.tenant_id, lambda tx: tx.list_entries(flt, after, limit + 1))
-    more = len(entries) > limit
-    page = entries[:limit]
-    return EntryPage(
-        data=[EntryOut.of(e) for e in page],
-        next_cursor=encode_cursor(page[-1].sequence) if more else None,
-    )
+    page, next_cursor = page_of(entries, limit, lambda entry: entry.sequence)
+    return EntryPage(data=[EntryOut.of(e) for e in page], next_cursor=next_cursor)
 
 
 @router.get("/v1/journal/{entry_id}", response_model=EntryOut)
