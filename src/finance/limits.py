@@ -38,3 +38,12 @@ POOL_TIMEOUT_S: Final = 10.0
 
 # Serialization failures and deadlocks are retried this many times before giving up.
 TRANSACTION_RETRIES_MAX: Final = 5
+
+# Bearer tokens. The token length bounds the work done on unauthenticated input; a leeway of
+# more than a few minutes means a broken clock, not a tolerance.
+TOKEN_CHARS_MAX: Final = 8_192
+TOKEN_SUBJECT_CHARS_MAX: Final = 256
+TOKEN_TTL_MAX_S: Final = 31_536_000  # one year
+TOKEN_LEEWAY_MAX_S: Final = 300
+JWKS_TIMEOUT_S: Final = 5.0
+JWKS_LIFESPAN_S: Final = 300.0

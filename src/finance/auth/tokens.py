@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.types import Options
 
+from finance import limits
+
 __all__ = [
     "TENANT_ID_PATTERN",
     "Principal",
@@ -51,12 +53,12 @@ TENANT_ID_PATTERN: Final[str] = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _TENANT_ID_RE: Final = re.compile(TENANT_ID_PATTERN)
 
 _ALGORITHM: Final = "ES256"
-_TTL_MAX_S: Final = 31_536_000  # one year
-_LEEWAY_MAX_S: Final = 300  # more than clock skew means a broken clock, not a tolerance
-_TOKEN_CHARS_MAX: Final = 8_192  # bounds the work done on unauthenticated input
-_SUBJECT_CHARS_MAX: Final = 256
-_JWKS_TIMEOUT_S: Final = 5.0
-_JWKS_LIFESPAN_S: Final = 300.0
+_TTL_MAX_S: Final = limits.TOKEN_TTL_MAX_S
+_LEEWAY_MAX_S: Final = limits.TOKEN_LEEWAY_MAX_S
+_TOKEN_CHARS_MAX: Final = limits.TOKEN_CHARS_MAX
+_SUBJECT_CHARS_MAX: Final = limits.TOKEN_SUBJECT_CHARS_MAX
+_JWKS_TIMEOUT_S: Final = limits.JWKS_TIMEOUT_S
+_JWKS_LIFESPAN_S: Final = limits.JWKS_LIFESPAN_S
 # Compact JWS: three base64url segments; the signature may be empty so that an unsigned
 # ("alg": "none") token is reported as a bad algorithm rather than as garbage.
 _COMPACT_JWS_RE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

@@ -54,7 +54,7 @@ class AccountSpec:
     def __post_init__(self) -> None:
         if not self.code or len(self.code) > limits.ACCOUNT_CODE_CHARS_MAX:
             raise _invalid(f"code must be 1..{limits.ACCOUNT_CODE_CHARS_MAX} characters")
-        if not _ACCOUNT_CODE.match(self.code):
+        if not _ACCOUNT_CODE.fullmatch(self.code):
             raise _invalid("code may hold letters, digits and : . _ / - and must start alnum")
         if not self.name.strip():
             raise _invalid("name must not be empty")

@@ -80,7 +80,7 @@ def _check_line_count(count: int) -> None:
 
 
 def _check_entry_type(entry_type: str) -> None:
-    if len(entry_type) > limits.ENTRY_TYPE_CHARS_MAX or not _ENTRY_TYPE.match(entry_type):
+    if len(entry_type) > limits.ENTRY_TYPE_CHARS_MAX or not _ENTRY_TYPE.fullmatch(entry_type):
         raise LedgerRejection(
             RejectCode.VALIDATION_FAILED,
             "type must be upper-case letters, digits and underscores, "

@@ -22,7 +22,7 @@ def currency_exponent(code: str) -> int:
     Funds codes without a minor unit (XAU, XDR...) have no exponent in ISO 4217; a ledger of
     such holdings counts whole units, so they get 0.
     """
-    if not _CURRENCY_CODE.match(code):
+    if not _CURRENCY_CODE.fullmatch(code):
         raise LedgerRejection(
             RejectCode.UNKNOWN_CURRENCY, f"{code!r} is not an ISO 4217 currency code"
         )

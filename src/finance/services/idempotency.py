@@ -38,7 +38,7 @@ class IdempotentResult:
 
 
 def check_key(key: str) -> str:
-    if not key or len(key) > limits.IDEMPOTENCY_KEY_CHARS_MAX or not _KEY.match(key):
+    if not key or len(key) > limits.IDEMPOTENCY_KEY_CHARS_MAX or not _KEY.fullmatch(key):
         raise LedgerRejection(
             RejectCode.IDEMPOTENCY_KEY_INVALID,
             f"Idempotency-Key must be 1..{limits.IDEMPOTENCY_KEY_CHARS_MAX} printable ASCII"
