@@ -61,6 +61,6 @@ def _decode(cursor: str | None) -> object:
         data = json.loads(raw)
     except (binascii.Error, ValueError) as exc:
         raise InvalidCursor from exc
-    if not isinstance(data, dict) or set(data) != {"after"}:
+    if not isinstance(data, dict) or set(data) != {"after"} or data["after"] is None:
         raise InvalidCursor
     return data["after"]

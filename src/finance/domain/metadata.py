@@ -20,8 +20,8 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
             raise _invalid("metadata keys and values must be strings")
         if not key or len(key) > limits.METADATA_KEY_CHARS_MAX:
             raise _invalid(f"metadata keys must be 1..{limits.METADATA_KEY_CHARS_MAX} characters")
-        if "\x00" in key or "\x00" in value:
-            raise _invalid("metadata must not contain NUL characters")
+        if not _storable(key) or not _storable(value):
+            raise _invalid("metadata must be valid Unicode text without NUL characters")
         if len(value) > limits.METADATA_VALUE_CHARS_MAX:
             raise _invalid(
                 f"metadata value of {key!r} is longer than {limits.METADATA_VALUE_CHARS_MAX}"
@@ -36,9 +36,21 @@ def check_text(value: str | None, *, field: str, chars_max: int) -> str | None:
         return None
     if len(value) > chars_max:
         raise _invalid(f"{field} is longer than {chars_max} characters")
-    if "\x00" in value:
-        raise _invalid(f"{field} must not contain NUL characters")
+    if not _storable(value):
+        raise _invalid(f"{field} must be valid Unicode text without NUL characters")
     return value
+
+
+def _storable(text: str) -> bool:
+    """PostgreSQL text holds no NUL, and UTF-8 (hence JSON and the hash) holds no lone
+    surrogates, which a Python str can carry."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _invalid(detail: str) -> LedgerRejection:

@@ -32,6 +32,9 @@ def currency_exponent(code: str) -> int:
         raise LedgerRejection(
             RejectCode.UNKNOWN_CURRENCY, f"{code} is not an ISO 4217 currency code"
         ) from exc
+    if code == "XXX":
+        # ISO 4217: "transactions where no currency is involved" has no place in a ledger.
+        raise LedgerRejection(RejectCode.UNKNOWN_CURRENCY, "XXX denotes no currency")
     exponent = currency.exponent
     return 0 if exponent is None else int(exponent)
 

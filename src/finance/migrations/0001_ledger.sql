@@ -23,6 +23,7 @@ $$;
 --   FN003 an unbalanced entry, or an entry with fewer than two lines
 --   FN004 a posted row was updated or deleted
 --   FN005 a line names an account that does not exist, is closed, or has another currency
+--   FN006 a no-overdraft account would end a transaction overdrawn
 
 CREATE FUNCTION finance_tenant() RETURNS text
     LANGUAGE sql STABLE
@@ -71,8 +72,9 @@ CREATE TABLE accounts (
 );
 
 -- Posted totals per account. Only the journal-line trigger below writes them, so a balance is
--- by construction the sum of its lines; the limit flags are copied here so the CHECKs can hold
--- the no-overdraft rule in the same row.
+-- by construction the sum of its lines. The limit flags are copied here for the no-overdraft
+-- trigger, which checks at commit: a limit holds for the entry as a whole, whatever the order
+-- of its lines (a wallet debited 30 and credited 30 in one entry never went below zero).
 CREATE TABLE balances (
     tenant_id        text NOT NULL,
     account_id       uuid NOT NULL,
@@ -83,11 +85,7 @@ CREATE TABLE balances (
     debits_must_not_exceed_credits boolean NOT NULL,
     credits_must_not_exceed_debits boolean NOT NULL,
     PRIMARY KEY (tenant_id, account_id),
-    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id),
-    CONSTRAINT balances_no_debit_overdraft
-        CHECK (NOT debits_must_not_exceed_credits OR debits_posted <= credits_posted),
-    CONSTRAINT balances_no_credit_overdraft
-        CHECK (NOT credits_must_not_exceed_debits OR credits_posted <= debits_posted)
+    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
 );
 
 CREATE TABLE journal_entries (
@@ -318,6 +316,29 @@ CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entri
 CREATE CONSTRAINT TRIGGER journal_lines_balanced AFTER INSERT ON journal_lines
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION finance_check_entry_balanced();
+
+CREATE FUNCTION finance_check_balance_limits() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+DECLARE
+    current balances%ROWTYPE;
+BEGIN
+    -- Deferred: NEW is the row as of the event; the limit applies to the row as it commits.
+    SELECT * INTO current FROM balances
+     WHERE tenant_id = NEW.tenant_id AND account_id = NEW.account_id;
+    IF (current.debits_must_not_exceed_credits AND current.debits_posted > current.credits_posted)
+       OR (current.credits_must_not_exceed_debits
+           AND current.credits_posted > current.debits_posted) THEN
+        RAISE EXCEPTION 'account % would be overdrawn', NEW.account_id USING ERRCODE = 'FN006';
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER balances_within_limits AFTER UPDATE ON balances
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW
+    WHEN (NEW.debits_must_not_exceed_credits OR NEW.credits_must_not_exceed_debits)
+    EXECUTE FUNCTION finance_check_balance_limits();
 
 CREATE FUNCTION finance_guard_idempotency() RETURNS trigger
     LANGUAGE plpgsql

@@ -28,7 +28,9 @@ def rfc3339_utc(moment: datetime) -> str:
     """Fixed-precision (microseconds) RFC 3339 UTC timestamp, as stored in the hashed body."""
     if moment.tzinfo is None:
         raise ValueError("timestamps in hashed bodies must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    # %Y is not zero-padded below year 1000 on every platform; the year is formatted by hand.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S.%f}Z"
 
 
 def genesis_hash(ledger_id: str, created_at: datetime) -> bytes:

@@ -13,6 +13,7 @@ from uuid import UUID
 from finance.domain.accounts import Account, AccountSpec, Balance
 from finance.domain.entries import EntryDraft, PostedEntry, PostedLine, book, reversal_draft
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
+from finance.domain.tenants import check_tenant
 from finance.proofs.chain import chain_hash, entry_body, genesis_hash
 from finance.services.ports import LedgerTransaction
 
@@ -21,6 +22,7 @@ ENTRY_POSTED = "entry.posted"
 
 def create_tenant(tx: LedgerTransaction, name: str, now: datetime) -> None:
     """A tenant and the genesis of its ledger chain."""
+    check_tenant(tx.tenant_id, name)
     if tx.tenant_exists():
         raise LedgerRejection(RejectCode.TENANT_EXISTS, f"tenant {tx.tenant_id} already exists")
     tx.insert_tenant(name, now, genesis_hash(tx.tenant_id, now))

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from finance import limits
 from finance.adapters.postgres.migrate import pending_migrations
+from finance.domain.errors import InvariantViolation
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -27,6 +28,25 @@ log = structlog.get_logger(__name__)
 APP_ROLE = "finance_app"
 # Deadlocks and serialization failures are safe to retry: the transaction was rolled back whole.
 _RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
+
+
+@contextmanager
+def translate_invariants() -> Iterator[None]:
+    """Refusals by the invariant triggers (SQLSTATE class FN), including the deferred ones that
+    fire at COMMIT, and CHECK failures: the domain let through what it must not. A bug, not a
+    client error, and never mistaken for an unavailable database."""
+    try:
+        yield
+    except errors.CheckViolation as exc:
+        raise InvariantViolation(
+            f"database CHECK refused a write: {exc.diag.message_primary}"
+        ) from exc
+    except psycopg.Error as exc:
+        if exc.sqlstate and exc.sqlstate.startswith("FN"):
+            raise InvariantViolation(
+                f"ledger trigger refused a write ({exc.sqlstate}): {exc.diag.message_primary}"
+            ) from exc
+        raise
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -73,7 +93,7 @@ class Database:
         """Run `work` in a tenant transaction, retrying deadlocks and serialization failures."""
         for attempt in range(1, limits.TRANSACTION_RETRIES_MAX + 1):
             try:
-                with self.transaction(tenant_id) as conn:
+                with translate_invariants(), self.transaction(tenant_id) as conn:
                     return work(conn)
             except _RETRYABLE as exc:
                 if attempt == limits.TRANSACTION_RETRIES_MAX:

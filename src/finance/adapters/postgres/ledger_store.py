@@ -8,8 +8,7 @@ raised as `InvariantViolation` so it is logged loudly and the transaction rolls 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -20,7 +19,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from finance.adapters.postgres.db import Database
+from finance.adapters.postgres.db import Database, translate_invariants
 from finance.domain.accounts import Account, AccountType, Balance, Side
 from finance.domain.entries import AccountState, PostedEntry, PostedLine
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
@@ -55,23 +54,6 @@ class PostgresLedgerStore:
 
     def __call__(self, tenant_id: str, work: Callable[[LedgerTransaction], T]) -> T:
         return self.database.run(tenant_id, lambda conn: work(PostgresLedgerTx(conn, tenant_id)))
-
-
-@contextmanager
-def _translate_invariants() -> Iterator[None]:
-    """Trigger refusals (SQLSTATE class FN) and CHECK failures are invariant breaches."""
-    try:
-        yield
-    except errors.CheckViolation as exc:
-        raise InvariantViolation(
-            f"database CHECK refused a write: {exc.diag.message_primary}"
-        ) from exc
-    except psycopg.Error as exc:
-        if exc.sqlstate and exc.sqlstate.startswith("FN"):
-            raise InvariantViolation(
-                f"ledger trigger refused a write ({exc.sqlstate}): {exc.diag.message_primary}"
-            ) from exc
-        raise
 
 
 class PostgresLedgerTx:
@@ -263,7 +245,7 @@ class PostgresLedgerTx:
             "currencies": [line.currency for line in entry.lines],
         }  # fmt: skip
         try:
-            with _translate_invariants():
+            with translate_invariants():
                 rows = self._all(_INSERT_ENTRY, params)
         except errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "journal_entries_reversed_once":
