@@ -94,7 +94,8 @@ class Replay:
         return Balance(
             sum(ln.amount for ln in own if ln.side is Side.DEBIT),
             sum(ln.amount for ln in own if ln.side is Side.CREDIT),
-            max((ln.account_posting_sequence for ln in own), default=0),
+            # How many postings the balance includes (not a position: back-dated lines count).
+            len(own),
         )
 
 

@@ -91,15 +91,15 @@ def problem(
     headers: Mapping[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {
+    standard: dict[str, Any] = {
         "type": TYPE_PREFIX + code,
         "title": _TITLES.get(status, "Error"),
         "status": status,
         "code": code,
         "detail": detail,
     }
-    if extra:
-        body.update(extra)
+    # Extension members never replace the standard ones (RFC 9457 section 3.2).
+    body = {**(extra or {}), **standard}
     return Response(
         content=json.dumps(body, separators=(",", ":")).encode(),
         status_code=status,

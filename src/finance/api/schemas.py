@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from finance import limits
 from finance.domain.accounts import Account, AccountType, Side
 from finance.domain.entries import DEFAULT_TYPE, PostedEntry
+from finance.domain.money import AMOUNT_MINOR_MAX
 from finance.services.ledger import AccountBalance
 from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals
 
@@ -36,7 +37,9 @@ class AccountCreate(_In):
 class LineIn(_In):
     account_id: UUID
     side: Side
-    amount: StrictInt = Field(description="Positive integer of the currency's minor units")
+    amount: StrictInt = Field(
+        gt=0, le=AMOUNT_MINOR_MAX, description="Positive integer of the currency's minor units"
+    )
     currency: CurrencyCode
 
 
@@ -148,7 +151,9 @@ class BalanceOut(BaseModel):
     debits_posted: int
     credits_posted: int
     balance: int = Field(description="Balance on the account's normal side, in minor units")
-    posting_sequence: int = Field(description="The account's posting sequence at this balance")
+    posting_sequence: int = Field(
+        description="How many postings (lines) of the account this balance includes"
+    )
     as_of_sequence: int | None
     as_of: date | None
 

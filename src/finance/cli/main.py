@@ -6,6 +6,8 @@ configuration), never a traceback.
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 from typing import Annotated
 
@@ -53,6 +55,9 @@ def serve(
     container = bootstrap(config)
     if config.database_url is None and config.service_env is not ServiceEnv.DEVELOPMENT:
         errors.print("warning: using the embedded PostgreSQL outside development")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it unwinds through
+    # the cleanup below and the embedded server's exit hook instead of killing the process.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
             create_app(container),
@@ -63,6 +68,10 @@ def serve(
         )
     finally:
         container.close()
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command("migrate")
@@ -117,23 +126,32 @@ def check(
 
 def main() -> None:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
+    # The pool reports each failed connection attempt; the command reports the outcome once.
+    logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     try:
         app(standalone_mode=False)
     except SystemExit:
         raise
+    except KeyboardInterrupt:
+        errors.print("error: interrupted")
+        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         message, code = describe_failure(exc)
-        errors.print(f"error: {message}", highlight=False, soft_wrap=True)
+        if message:
+            errors.print(f"error: {message}", highlight=False, soft_wrap=True)
         sys.exit(code)
 
 
 def describe_failure(exc: BaseException) -> tuple[str, int]:
-    import click
-
-    if isinstance(exc, click.exceptions.Abort):
+    if isinstance(exc, typer.Abort):
         return "aborted", 1
-    if isinstance(exc, click.ClickException):
-        return exc.format_message(), exc.exit_code
+    if isinstance(exc, typer.TyperException):
+        # Usage errors from typer's own click: wrong option, missing argument, bad value.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return "", 0
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        return str(message), int(getattr(exc, "exit_code", 2))
     if isinstance(exc, CliError):
         return str(exc), exc.exit_code
     if isinstance(exc, LedgerRejection):

@@ -20,7 +20,8 @@ $$;
 -- Custom SQLSTATEs raised below (class FN) are mapped to reject codes by the adapter:
 --   FN001 chain position or link does not match the ledger head
 --   FN002 a reversal of a reversal
---   FN003 an unbalanced entry, or an entry with fewer than two lines
+--   FN003 an unbalanced entry, an entry with fewer than two lines or a line count that does not
+--         match, or lines whose copies of the entry's sequence and date differ from it
 --   FN004 a posted row was updated or deleted
 --   FN005 a line names an account that does not exist, is closed, or has another currency
 --   FN006 a no-overdraft account would end a transaction overdrawn
@@ -271,6 +272,36 @@ BEGIN
 END
 $$;
 
+-- Lock the accounts a posting touches, in id order (so postings over the same accounts queue in
+-- the same order and cannot deadlock), THEN read their balances in a second statement. One
+-- statement that locks and reads would return the balance as of its own start, stale when it
+-- had to wait for another posting to commit; the limit checks need the balance under the lock.
+CREATE FUNCTION finance_lock_accounts(account_ids uuid[])
+    RETURNS TABLE (
+        tenant_id text, id uuid, code text, name text, type text, currency text,
+        debits_must_not_exceed_credits boolean, credits_must_not_exceed_debits boolean,
+        metadata jsonb, created_at timestamptz, closed_at timestamptz,
+        debits_posted bigint, credits_posted bigint, posting_sequence bigint)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM 1 FROM accounts a
+      WHERE a.tenant_id = finance_tenant() AND a.id = ANY(account_ids)
+      ORDER BY a.id
+        FOR NO KEY UPDATE;
+    RETURN QUERY
+    SELECT a.tenant_id, a.id, a.code, a.name, a.type, a.currency,
+           a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits,
+           a.metadata, a.created_at, a.closed_at,
+           b.debits_posted, b.credits_posted, b.posting_sequence
+      FROM accounts a
+      JOIN balances b ON b.tenant_id = a.tenant_id AND b.account_id = a.id
+     WHERE a.tenant_id = finance_tenant() AND a.id = ANY(account_ids)
+     ORDER BY a.id;
+END
+$$;
+
 -- Checked at commit, when all lines of the transaction are in: every entry touched balances per
 -- currency and has as many lines as it claims (at least two).
 CREATE FUNCTION finance_check_entry_balanced() RETURNS trigger
@@ -280,7 +311,10 @@ DECLARE
     entry_tenant text;
     entry_uuid   uuid;
     claimed      smallint;
+    entry_seq    bigint;
+    entry_date   date;
     found_lines  bigint;
+    all_lines    bigint;
     bad_currency text;
 BEGIN
     IF TG_TABLE_NAME = 'journal_entries' THEN
@@ -288,12 +322,19 @@ BEGIN
     ELSE
         entry_tenant := NEW.tenant_id; entry_uuid := NEW.entry_id;
     END IF;
-    SELECT line_count INTO claimed
+    SELECT line_count, sequence, effective_date INTO claimed, entry_seq, entry_date
       FROM journal_entries WHERE tenant_id = entry_tenant AND id = entry_uuid;
+    -- Lines carry copies of their entry's sequence and date (point-in-time balances read them):
+    -- a line whose copies disagree with its entry is not counted, so the entry fails.
     SELECT count(*) INTO found_lines
+      FROM journal_lines
+     WHERE tenant_id = entry_tenant AND entry_id = entry_uuid
+       AND entry_sequence = entry_seq AND effective_date = entry_date;
+    SELECT count(*) INTO all_lines
       FROM journal_lines WHERE tenant_id = entry_tenant AND entry_id = entry_uuid;
-    IF claimed IS NULL OR found_lines <> claimed OR found_lines < 2 THEN
-        RAISE EXCEPTION 'entry % has % lines, expected %', entry_uuid, found_lines, claimed
+    IF claimed IS NULL OR found_lines <> claimed OR all_lines <> claimed OR found_lines < 2 THEN
+        RAISE EXCEPTION 'entry % has % consistent lines of %, expected %',
+            entry_uuid, found_lines, all_lines, claimed
             USING ERRCODE = 'FN003';
     END IF;
     SELECT currency INTO bad_currency
@@ -373,6 +414,12 @@ CREATE TRIGGER balances_no_truncate BEFORE TRUNCATE ON balances
     FOR EACH STATEMENT EXECUTE FUNCTION finance_forbid_change();
 CREATE TRIGGER idempotency_keys_no_truncate BEFORE TRUNCATE ON idempotency_keys
     FOR EACH STATEMENT EXECUTE FUNCTION finance_forbid_change();
+CREATE TRIGGER ledger_heads_no_truncate BEFORE TRUNCATE ON ledger_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION finance_forbid_change();
+CREATE TRIGGER tenants_no_truncate BEFORE TRUNCATE ON tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION finance_forbid_change();
+CREATE TRIGGER accounts_no_truncate BEFORE TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION finance_forbid_change();
 
 -- Row-level security ------------------------------------------------------------------------
 
@@ -405,5 +452,6 @@ GRANT SELECT, INSERT ON outbox TO finance_app;
 GRANT UPDATE (published_at) ON outbox TO finance_app;
 GRANT SELECT, INSERT ON idempotency_keys TO finance_app;
 GRANT UPDATE (status_code, response_body, completed_at) ON idempotency_keys TO finance_app;
-REVOKE ALL ON FUNCTION finance_lock_chain_head() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION finance_tenant(), finance_lock_chain_head() TO finance_app;
+REVOKE ALL ON FUNCTION finance_lock_chain_head(), finance_lock_accounts(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION finance_tenant(), finance_lock_chain_head(), finance_lock_accounts(uuid[])
+    TO finance_app;

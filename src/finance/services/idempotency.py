@@ -10,12 +10,11 @@ afresh. Keys are kept forever (ledger.md: not 24 hours).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import rfc8785
 
 from finance import limits
 from finance.domain.errors import LedgerRejection, RejectCode
@@ -48,10 +47,17 @@ def check_key(key: str) -> str:
 
 
 def request_fingerprint(method: str, path: str, body: Any) -> bytes:
-    """What makes two requests "the same": method, path and the canonical JSON body, so
-    whitespace or key order differences in the JSON do not count as a different request."""
-    canonical = rfc8785.dumps({"method": method.upper(), "path": path, "body": body})
-    return hashlib.sha256(canonical).digest()
+    """What makes two requests "the same": method, path and the parsed JSON body with sorted
+    keys, so whitespace or key order differences in the JSON do not count as a different
+    request. (Not RFC 8785: amounts up to 2^63-1 exceed its integer range, and the body here
+    is always validated data without floats, for which sorted compact JSON is canonical.)"""
+    canonical = json.dumps(
+        {"method": method.upper(), "path": path, "body": body},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def run_idempotent(

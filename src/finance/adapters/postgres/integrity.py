@@ -80,6 +80,37 @@ def balance_drift(conn: psycopg.Connection[Any], tenant: str) -> str | None:
     )
 
 
+def line_copies_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
+    """Lines carry copies of their entry's sequence and date, and running totals that
+    point-in-time balances read: each must agree with the entry and with a replay."""
+    row = conn.execute(
+        "SELECT e.sequence, l.line_number, a.code FROM journal_lines l"
+        " JOIN journal_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id"
+        " JOIN accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id"
+        " JOIN LATERAL ("
+        "   SELECT sum(p.amount_minor) FILTER (WHERE p.side = 'debit') AS debits,"
+        "          sum(p.amount_minor) FILTER (WHERE p.side = 'credit') AS credits,"
+        "          count(*) AS postings"
+        "     FROM journal_lines p"
+        "    WHERE p.tenant_id = l.tenant_id AND p.account_id = l.account_id"
+        "      AND p.account_posting_sequence <= l.account_posting_sequence"
+        " ) r ON true"
+        " WHERE l.tenant_id = %s AND (l.entry_sequence <> e.sequence"
+        "    OR l.effective_date <> e.effective_date"
+        "    OR l.debits_after <> coalesce(r.debits, 0)"
+        "    OR l.credits_after <> coalesce(r.credits, 0)"
+        "    OR l.account_posting_sequence <> r.postings)"
+        " ORDER BY e.sequence, l.line_number LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    if row is None:
+        return None
+    return (
+        f"line {row[1]} of entry {row[0]} (account {row[2]}) disagrees with its entry"
+        " or with the replay of the account's earlier lines"
+    )
+
+
 def chain_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
     head = conn.execute(
         "SELECT genesis_hash, next_sequence, head_hash FROM ledger_heads WHERE tenant_id = %s",
@@ -140,6 +171,7 @@ CHECKS: tuple[tuple[str, Callable[[psycopg.Connection[Any], str], str | None]], 
     ("entries_balanced", unbalanced_entry),
     ("trial_balance", trial_balance_problem),
     ("balances_match_journal", balance_drift),
+    ("lines_match_entries", line_copies_problem),
     ("hash_chain", chain_problem),
 )
 

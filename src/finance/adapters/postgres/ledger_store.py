@@ -103,11 +103,17 @@ class PostgresLedgerTx:
     def claim_idempotency_key(self, key: str, request_hash: bytes) -> StoredResponse | None:
         # A concurrent holder of the same key makes this INSERT wait until it commits (then we
         # read its response) or rolls back (then the key is ours).
-        claimed = self._one(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES (%s, %s, %s)"
-            " ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
-            (self.tenant_id, key, request_hash),
-        )
+        try:
+            claimed = self._one(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
+                (self.tenant_id, key, request_hash),
+            )
+        except errors.ForeignKeyViolation as exc:
+            raise LedgerRejection(
+                RejectCode.TENANT_NOT_FOUND,
+                f"tenant {self.tenant_id} does not exist; create it with `finance tenants create`",
+            ) from exc
         if claimed:
             return None
         row = self._one(
@@ -153,7 +159,7 @@ class PostgresLedgerTx:
             raise LedgerRejection(
                 RejectCode.ACCOUNT_CODE_EXISTS,
                 f"an account with code {account.code} already exists",
-                context={"code": account.code},
+                context={"account_code": account.code},
             ) from exc
 
     def get_account(self, account_id: UUID, *, for_update: bool = False) -> Account | None:
@@ -186,16 +192,7 @@ class PostgresLedgerTx:
         return [_account(row) for row in rows]
 
     def lock_accounts(self, account_ids: Sequence[UUID]) -> dict[UUID, AccountState]:
-        # Sorted ids, locked in that order by the LockRows node above the sort: two postings
-        # over the same accounts always queue in the same order, so they cannot deadlock.
-        rows = self._all(
-            f"SELECT {_ACCOUNT_COLUMNS}, b.debits_posted, b.credits_posted, b.posting_sequence"
-            " FROM accounts a JOIN balances b"
-            "   ON b.tenant_id = a.tenant_id AND b.account_id = a.id"
-            " WHERE a.tenant_id = %s AND a.id = ANY(%s)"
-            " ORDER BY a.id FOR NO KEY UPDATE OF a",
-            (self.tenant_id, sorted(account_ids)),
-        )
+        rows = self._all("SELECT * FROM finance_lock_accounts(%s)", (sorted(set(account_ids)),))
         return {row["id"]: AccountState(_account(row), _balance(row)) for row in rows}
 
     def get_balance(self, account_id: UUID) -> Balance | None:
@@ -220,7 +217,7 @@ class PostgresLedgerTx:
         row = self._one(
             "SELECT coalesce(sum(amount_minor) FILTER (WHERE side = 'debit'), 0) AS debits_posted,"
             " coalesce(sum(amount_minor) FILTER (WHERE side = 'credit'), 0) AS credits_posted,"
-            " coalesce(max(account_posting_sequence), 0) AS posting_sequence"
+            " count(*) AS posting_sequence"
             " FROM journal_lines WHERE tenant_id = %s AND account_id = %s"
             " AND effective_date <= %s",
             (self.tenant_id, account_id, as_of),
