@@ -12,6 +12,7 @@ import sys
 from typing import Annotated
 
 import psycopg
+import structlog
 import typer
 from psycopg_pool import PoolTimeout
 
@@ -55,6 +56,14 @@ def serve(
     container = bootstrap(config)
     if config.database_url is None and config.service_env is not ServiceEnv.DEVELOPMENT:
         errors.print("warning: using the embedded PostgreSQL outside development")
+    structlog.get_logger("finance").info(
+        "serve.start",
+        host=host or config.host,
+        port=port or config.port,
+        database="external" if config.database_url else f"embedded in {config.embedded_pgdata}",
+        write_mode=config.write_mode.value,
+        service_env=config.service_env.value,
+    )
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it unwinds through
     # the cleanup below and the embedded server's exit hook instead of killing the process.
     signal.signal(signal.SIGTERM, _exit_on_signal)
