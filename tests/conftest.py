@@ -21,7 +21,11 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from finance.adapters.postgres.db import Database
-from finance.adapters.postgres.embedded import embedded_server_uri, with_database
+from finance.adapters.postgres.embedded import (
+    embedded_server_uri,
+    ensure_service_login,
+    with_database,
+)
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import migrate
 from finance.api.app import create_app
@@ -59,7 +63,9 @@ def database_url(pg_server_uri: str) -> str:
 
 @pytest.fixture(scope="session")
 def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url, pool_max=12)
+    """As the service runs: its own login (a mere member of finance_app) for ledger work, the
+    owner for `admin()` connections."""
+    db = Database(ensure_service_login(database_url), admin_conninfo=database_url, pool_max=12)
     db.open()
     yield db
     db.close()

@@ -13,6 +13,7 @@ from finance.adapters.postgres.embedded import (
     DATABASE_NAME,
     embedded_server_uri,
     ensure_database,
+    ensure_service_login,
 )
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import migrate
@@ -22,7 +23,7 @@ from finance.auth.tokens import (
     load_or_create_issuer_key,
     load_verification_keys,
 )
-from finance.config import Settings
+from finance.config import ConfigError, ServiceEnv, Settings, WriteMode
 
 log = structlog.get_logger(__name__)
 
@@ -44,47 +45,100 @@ class Container:
         self.database.close()
 
 
-def database_url(settings: Settings) -> str:
+@dataclass(frozen=True)
+class DatabaseUrls:
+    service: str  # the service's least-privileged login
+    admin: str  # the owning role: migrations, integrity checks
+
+
+def database_urls(settings: Settings) -> DatabaseUrls:
     """The configured server, or the embedded one (started, with its database created and
-    migrated) when `FINANCE_DATABASE_URL` is unset."""
+    migrated, and a login for the service) when `FINANCE_DATABASE_URL` is unset."""
     if settings.database_url is not None:
-        return settings.database_url
-    url = ensure_database(embedded_server_uri(settings.embedded_pgdata), DATABASE_NAME)
-    applied = migrate(url)
+        return DatabaseUrls(
+            settings.database_url, settings.admin_database_url or settings.database_url
+        )
+    admin = ensure_database(embedded_server_uri(settings.embedded_pgdata), DATABASE_NAME)
+    applied = migrate(admin)
     if applied:
         log.info("migrations.applied", versions=[m.version for m in applied])
-    return url
+    return DatabaseUrls(ensure_service_login(admin), admin)
+
+
+def database_url(settings: Settings) -> str:
+    """The owning role's URL (for `finance migrate`)."""
+    return database_urls(settings).admin
+
+
+def open_database(settings: Settings, *, pool_max: int | None = None) -> Database:
+    urls = database_urls(settings)
+    database = Database(
+        urls.service,
+        admin_conninfo=urls.admin,
+        pool_max=pool_max or settings.db_pool_max,
+        read_only=settings.write_mode is WriteMode.READONLY,
+    )
+    database.open()
+    return database
 
 
 def local_issuer(settings: Settings) -> TokenIssuer:
-    key = load_or_create_issuer_key(settings.issuer_key_path)
+    try:
+        key = load_or_create_issuer_key(settings.issuer_key_path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            [f"FINANCE_JWT_ISSUER_KEY / FINANCE_DATA_DIR: cannot use {settings.issuer_key_path}:"
+             f" {_reason(exc)}"]
+        ) from exc  # fmt: skip
     return TokenIssuer(key, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:
     """Configured public keys, or else the local issuer's key (the embedded default)."""
-    if settings.uses_external_token_keys:
-        keys = load_verification_keys(
-            pem_paths=settings.public_key_paths, jwks_path=settings.jwt_jwks_file
-        )
-    else:
+    if not settings.uses_external_token_keys:
         keys = [local_issuer(settings).verification_key]
-    return TokenVerifier(
-        keys,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        jwks_url=settings.jwt_jwks_url,
-    )
+    else:
+        keys = []
+        for variable, kwargs in (
+            ("FINANCE_JWT_PUBLIC_KEYS", {"pem_paths": settings.public_key_paths}),
+            ("FINANCE_JWT_JWKS_FILE", {"jwks_path": settings.jwt_jwks_file}),
+        ):
+            try:
+                keys.extend(load_verification_keys(**kwargs))
+            except (OSError, ValueError) as exc:
+                raise ConfigError([f"{variable}: {_reason(exc)}"]) from exc
+    try:
+        return TokenVerifier(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks_url=settings.jwt_jwks_url,
+        )
+    except ValueError as exc:
+        raise ConfigError([f"token verification settings: {_reason(exc)}"]) from exc
 
 
-def bootstrap(settings: Settings, *, conninfo: str | None = None) -> Container:
-    url = conninfo or database_url(settings)
-    database = Database(url, pool_max=settings.db_pool_max)
-    database.open()
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
+
+
+def bootstrap(settings: Settings) -> Container:
+    """Everything the API needs. Token keys load first, so a configuration error stops the
+    process before any database is started."""
+    verifier = token_verifier(settings)
+    database = open_database(settings)
+    problem = database.service_role_problem()
+    if problem is not None:
+        if settings.service_env is ServiceEnv.PRODUCTION:
+            database.close()
+            raise ConfigError([f"FINANCE_DATABASE_URL: {problem}"])
+        log.warning("database.service_role", problem=problem)
     return Container(
         settings=settings,
         database=database,
         store=PostgresLedgerStore(database),
-        verifier=token_verifier(settings),
+        verifier=verifier,
         clock=SystemClock(),
     )

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8445, ge=1, le=65535)
     host: str = "127.0.0.1"
     database_url: str | None = None
+    # The owning role, for `finance migrate` and `finance check`; FINANCE_DATABASE_URL when unset.
+    admin_database_url: str | None = None
     data_dir: Path = Field(default_factory=_default_data_dir)
     service_env: ServiceEnv = ServiceEnv.DEVELOPMENT
     write_mode: WriteMode = WriteMode.READWRITE
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
 
     db_pool_max: int = Field(default=16, ge=1, le=200)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "admin_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -85,11 +87,20 @@ class Settings(BaseSettings):
         return value.lower()
 
     @model_validator(mode="after")
-    def _production_needs_real_database(self) -> Settings:
-        if self.service_env is ServiceEnv.PRODUCTION and self.database_url is None:
+    def _production_needs_real_infrastructure(self) -> Settings:
+        if self.service_env is not ServiceEnv.PRODUCTION:
+            return self
+        if self.database_url is None:
             raise ValueError(
                 "FINANCE_DATABASE_URL must be set when FINANCE_SERVICE_ENV=production"
                 " (the embedded PostgreSQL is for development and tests)"
+            )
+        if not self.uses_external_token_keys:
+            # A key file on the service's own disk would let whoever reads it mint admin tokens.
+            raise ValueError(
+                "FINANCE_JWT_PUBLIC_KEYS, FINANCE_JWT_JWKS_FILE or FINANCE_JWT_JWKS_URL must be"
+                " set when FINANCE_SERVICE_ENV=production (the local token issuer is for"
+                " development)"
             )
         return self
 

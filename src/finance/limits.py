@@ -35,6 +35,7 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS: Final = 30_000
 POOL_SIZE_MIN: Final = 2
 POOL_SIZE_MAX: Final = 16
 POOL_TIMEOUT_S: Final = 10.0
+CONNECT_TIMEOUT_S: Final = 5
 
 # Serialization failures and deadlocks are retried this many times before giving up.
 TRANSACTION_RETRIES_MAX: Final = 5

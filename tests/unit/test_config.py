@@ -53,6 +53,7 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("FINANCE_SERVICE_ENV", "production")
     monkeypatch.setenv("FINANCE_DATABASE_URL", "postgresql://db.example/finance")
     monkeypatch.setenv("FINANCE_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("FINANCE_JWT_JWKS_URL", "https://idp.example/jwks.json")
     settings = load_settings()
     assert settings.port == 9000
     assert settings.write_mode is WriteMode.READONLY
@@ -156,3 +157,13 @@ def test_problems_never_contain_a_traceback(monkeypatch: pytest.MonkeyPatch) -> 
     for problem in problems:
         assert "\n" not in problem
         assert "Traceback" not in problem
+
+
+def test_production_refuses_the_local_token_issuer(monkeypatch: pytest.MonkeyPatch) -> None:
+    problems = refused(
+        monkeypatch,
+        FINANCE_SERVICE_ENV="production",
+        FINANCE_DATABASE_URL="postgresql://db.example/finance",
+    )
+    assert len(problems) == 1
+    assert "FINANCE_JWT_PUBLIC_KEYS, FINANCE_JWT_JWKS_FILE or FINANCE_JWT_JWKS_URL" in problems[0]

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.bootstrap import database_url
+from finance.bootstrap import open_database
 from finance.config import Settings, load_settings
 from finance.services.ports import LedgerTransaction
 
@@ -21,8 +21,9 @@ def settings() -> Settings:
 
 @contextmanager
 def database(config: Settings) -> Iterator[Database]:
-    db = Database(database_url(config), pool_max=2)
-    db.open()
+    """The service's database for one command: its least-privileged login for ledger work
+    (honouring FINANCE_WRITE_MODE), the owner's for checks and listings."""
+    db = open_database(config, pool_max=2)
     try:
         yield db
     finally:

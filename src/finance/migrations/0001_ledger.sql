@@ -25,10 +25,27 @@ $$;
 --   FN004 a posted row was updated or deleted
 --   FN005 a line names an account that does not exist, is closed, or has another currency
 --   FN006 a no-overdraft account would end a transaction overdrawn
+--   FN007 a ledger trigger function was fired on a table it does not serve
+--   FN008 an entry's posted_at is earlier than its predecessor's
 
 CREATE FUNCTION finance_tenant() RETURNS text
     LANGUAGE sql STABLE
     AS $$ SELECT nullif(current_setting('finance.tenant_id', true), '') $$;
+
+-- SECURITY DEFINER trigger functions run as the owner, without row-level security. EXECUTE on
+-- every function is revoked from PUBLIC below, so no role can attach them to a table of its
+-- own; as a second guard each one also refuses to run for any table but the one it serves.
+CREATE FUNCTION finance_require_table(fired_schema name, fired_table name, expected name)
+    RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF fired_schema <> 'public' OR fired_table <> expected THEN
+        RAISE EXCEPTION 'trigger function for % fired on %.%', expected, fired_schema, fired_table
+            USING ERRCODE = 'FN007';
+    END IF;
+END
+$$;
 
 CREATE FUNCTION finance_forbid_change() RETURNS trigger
     LANGUAGE plpgsql
@@ -52,6 +69,8 @@ CREATE TABLE ledger_heads (
     genesis_hash  bytea NOT NULL CHECK (length(genesis_hash) = 32),
     next_sequence bigint NOT NULL DEFAULT 0 CHECK (next_sequence >= 0),
     head_hash     bytea NOT NULL CHECK (length(head_hash) = 32),
+    -- posted_at of the newest entry: posting times never go backwards along the chain.
+    head_posted_at timestamptz,
     CHECK (next_sequence > 0 OR head_hash = genesis_hash)
 );
 
@@ -134,9 +153,10 @@ CREATE TABLE journal_lines (
     FOREIGN KEY (tenant_id, entry_id) REFERENCES journal_entries (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
 );
--- Account statements, point-in-time balances by sequence, and the account FK check.
-CREATE INDEX journal_lines_by_account
-    ON journal_lines (tenant_id, account_id, entry_sequence);
+-- An account's lines in posting order: statements, point-in-time balances, the account FK.
+-- Unique: the trigger numbers each account's postings 1, 2, 3... and no two may share one.
+CREATE UNIQUE INDEX journal_lines_by_account
+    ON journal_lines (tenant_id, account_id, account_posting_sequence);
 
 -- Events for later relay to a message bus; written in the posting transaction (outbox pattern).
 CREATE TABLE outbox (
@@ -171,6 +191,7 @@ CREATE FUNCTION finance_open_balance() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
 BEGIN
+    PERFORM finance_require_table(TG_TABLE_SCHEMA, TG_TABLE_NAME, 'accounts');
     INSERT INTO balances (tenant_id, account_id, currency,
                           debits_must_not_exceed_credits, credits_must_not_exceed_debits)
     VALUES (NEW.tenant_id, NEW.id, NEW.currency,
@@ -211,6 +232,7 @@ DECLARE
     account_currency text;
     account_closed   timestamptz;
 BEGIN
+    PERFORM finance_require_table(TG_TABLE_SCHEMA, TG_TABLE_NAME, 'journal_lines');
     SELECT currency, closed_at INTO account_currency, account_closed
       FROM accounts WHERE tenant_id = NEW.tenant_id AND id = NEW.account_id;
     IF NOT FOUND OR account_closed IS NOT NULL OR account_currency <> NEW.currency THEN
@@ -237,12 +259,20 @@ CREATE FUNCTION finance_append_to_chain() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
 BEGIN
+    PERFORM finance_require_table(TG_TABLE_SCHEMA, TG_TABLE_NAME, 'journal_entries');
     UPDATE ledger_heads
-       SET next_sequence = next_sequence + 1, head_hash = NEW.hash
+       SET next_sequence = next_sequence + 1, head_hash = NEW.hash, head_posted_at = NEW.posted_at
      WHERE tenant_id = NEW.tenant_id
        AND next_sequence = NEW.sequence
-       AND head_hash = NEW.prev_hash;
+       AND head_hash = NEW.prev_hash
+       AND (head_posted_at IS NULL OR head_posted_at <= NEW.posted_at);
     IF NOT FOUND THEN
+        IF EXISTS (SELECT 1 FROM ledger_heads
+                    WHERE tenant_id = NEW.tenant_id AND next_sequence = NEW.sequence
+                      AND head_hash = NEW.prev_hash) THEN
+            RAISE EXCEPTION 'entry % is posted before its predecessor', NEW.sequence
+                USING ERRCODE = 'FN008';
+        END IF;
         RAISE EXCEPTION 'entry % does not extend the chain of ledger %', NEW.sequence, NEW.tenant_id
             USING ERRCODE = 'FN001';
     END IF;
@@ -261,11 +291,13 @@ CREATE TRIGGER journal_entries_append BEFORE INSERT ON journal_entries
 
 -- The serial point of a tenant's chain: lock the head row and read it. SECURITY DEFINER so the
 -- service can lock the row without holding UPDATE rights on it; only the trigger above moves it.
-CREATE FUNCTION finance_lock_chain_head(OUT next_sequence bigint, OUT head_hash bytea)
+CREATE FUNCTION finance_lock_chain_head(
+    OUT next_sequence bigint, OUT head_hash bytea, OUT head_posted_at timestamptz)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
 BEGIN
-    SELECT h.next_sequence, h.head_hash INTO next_sequence, head_hash
+    SELECT h.next_sequence, h.head_hash, h.head_posted_at
+      INTO next_sequence, head_hash, head_posted_at
       FROM ledger_heads h
      WHERE h.tenant_id = finance_tenant()
        FOR NO KEY UPDATE;
@@ -317,9 +349,10 @@ DECLARE
     all_lines    bigint;
     bad_currency text;
 BEGIN
-    IF TG_TABLE_NAME = 'journal_entries' THEN
+    IF TG_TABLE_SCHEMA = 'public' AND TG_TABLE_NAME = 'journal_entries' THEN
         entry_tenant := NEW.tenant_id; entry_uuid := NEW.id;
     ELSE
+        PERFORM finance_require_table(TG_TABLE_SCHEMA, TG_TABLE_NAME, 'journal_lines');
         entry_tenant := NEW.tenant_id; entry_uuid := NEW.entry_id;
     END IF;
     SELECT line_count, sequence, effective_date INTO claimed, entry_seq, entry_date
@@ -364,6 +397,7 @@ CREATE FUNCTION finance_check_balance_limits() RETURNS trigger
 DECLARE
     current balances%ROWTYPE;
 BEGIN
+    PERFORM finance_require_table(TG_TABLE_SCHEMA, TG_TABLE_NAME, 'balances');
     -- Deferred: NEW is the row as of the event; the limit applies to the row as it commits.
     SELECT * INTO current FROM balances
      WHERE tenant_id = NEW.tenant_id AND account_id = NEW.account_id;
@@ -452,6 +486,8 @@ GRANT SELECT, INSERT ON outbox TO finance_app;
 GRANT UPDATE (published_at) ON outbox TO finance_app;
 GRANT SELECT, INSERT ON idempotency_keys TO finance_app;
 GRANT UPDATE (status_code, response_body, completed_at) ON idempotency_keys TO finance_app;
-REVOKE ALL ON FUNCTION finance_lock_chain_head(), finance_lock_accounts(uuid[]) FROM PUBLIC;
+-- Functions are executable by PUBLIC by default: revoke that from all of them, so the SECURITY
+-- DEFINER ones can be called (or attached to a table as triggers) only as granted here.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION finance_tenant(), finance_lock_chain_head(), finance_lock_accounts(uuid[])
     TO finance_app;

@@ -82,6 +82,10 @@ def post_entry(
     states = tx.lock_accounts(draft.account_ids)
     book(draft, states)
     head = tx.lock_chain_head()
+    # Posting times never go backwards along the chain (the database holds this too): a
+    # request that read the clock before waiting for the head takes its predecessor's time.
+    if head.head_posted_at is not None and head.head_posted_at > now:
+        now = head.head_posted_at
     postings = [(ln.account_id, ln.side, ln.amount_minor, ln.currency) for ln in draft.lines]
     body = entry_body(
         ledger_id=tx.tenant_id,

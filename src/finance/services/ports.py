@@ -22,6 +22,7 @@ T = TypeVar("T")
 class ChainHead:
     next_sequence: int
     head_hash: bytes
+    head_posted_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class LedgerTransaction(Protocol):
         self, flt: EntryFilter, after_sequence: int | None, limit: int
     ) -> list[PostedEntry]: ...
     def account_lines(
-        self, account_id: UUID, after_sequence: int | None, limit: int
+        self, account_id: UUID, after_posting: int | None, limit: int
     ) -> list[AccountLine]: ...
     def trial_balance(self) -> tuple[list[CurrencyTotals], list[AccountTotals]]: ...
     def enqueue_event(

@@ -19,7 +19,7 @@ from psycopg import errors
 from psycopg_pool import ConnectionPool
 
 from finance import limits
-from finance.adapters.postgres.migrate import pending_migrations
+from finance.adapters.postgres.migrate import MigrationError, pending_migrations
 from finance.domain.errors import InvariantViolation
 
 T = TypeVar("T")
@@ -49,29 +49,45 @@ def translate_invariants() -> Iterator[None]:
         raise
 
 
-def _configure(conn: psycopg.Connection[Any]) -> None:
-    conn.autocommit = True
-    conn.execute(f"SET ROLE {APP_ROLE}")
-    conn.execute(f"SET statement_timeout = {limits.STATEMENT_TIMEOUT_MS}")
-    conn.execute(f"SET lock_timeout = {limits.LOCK_TIMEOUT_MS}")
-    conn.execute(
-        f"SET idle_in_transaction_session_timeout = {limits.IDLE_IN_TRANSACTION_TIMEOUT_MS}"
-    )
-    conn.autocommit = False
+def _configure_for(read_only: bool) -> Callable[[psycopg.Connection[Any]], None]:
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.autocommit = True
+        conn.execute(f"SET ROLE {APP_ROLE}")
+        conn.execute(f"SET statement_timeout = {limits.STATEMENT_TIMEOUT_MS}")
+        conn.execute(f"SET lock_timeout = {limits.LOCK_TIMEOUT_MS}")
+        conn.execute(
+            f"SET idle_in_transaction_session_timeout = {limits.IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+        )
+        if read_only:
+            # The posting freeze, held by the database for every entry point (API and CLI).
+            conn.execute("SET default_transaction_read_only = on")
+        conn.autocommit = False
+
+    return configure
 
 
 class Database:
     """The service's view of PostgreSQL. Built once at start-up (bootstrap)."""
 
-    def __init__(self, conninfo: str, *, pool_max: int = limits.POOL_SIZE_MAX) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        admin_conninfo: str | None = None,
+        pool_max: int = limits.POOL_SIZE_MAX,
+        read_only: bool = False,
+    ) -> None:
+        """`conninfo` is the service's own (least-privileged) login; `admin_conninfo` the
+        owning role's, for migrations and integrity checks (defaults to `conninfo`)."""
         self.conninfo = conninfo
+        self.admin_conninfo = admin_conninfo or conninfo
         self.pool = ConnectionPool(
             conninfo,
             min_size=min(limits.POOL_SIZE_MIN, pool_max),
             max_size=pool_max,
             timeout=limits.POOL_TIMEOUT_S,
-            configure=_configure,
-            kwargs={"application_name": "finance"},
+            configure=_configure_for(read_only),
+            kwargs={"application_name": "finance", "connect_timeout": limits.CONNECT_TIMEOUT_S},
             open=False,
         )
 
@@ -104,17 +120,46 @@ class Database:
 
     @contextmanager
     def admin(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection as the configured (owning) role: migrations, checks, tenant listing."""
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        """A connection as the owning role: migrations, integrity checks, tenant listing."""
+        with psycopg.connect(
+            self.admin_conninfo, autocommit=True, connect_timeout=limits.CONNECT_TIMEOUT_S
+        ) as conn:
             yield conn
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness: the database answers and no migration is pending."""
+        """Readiness: the database answers the service's own login and no migration is
+        pending (or unknown to this release)."""
         try:
-            with self.admin() as conn:
+            with self.pool.connection() as conn:
                 pending = pending_migrations(conn)
+        except MigrationError as exc:
+            return False, str(exc)
         except Exception as exc:  # noqa: BLE001 - readiness reports any failure as a reason
             return False, f"database unreachable: {type(exc).__name__}"
         if pending:
             return False, f"{len(pending)} migration(s) pending"
         return True, "ok"
+
+    def service_role_problem(self) -> str | None:
+        """Why the service's login could get around the ledger's protections, if it can: a
+        superuser, a role that bypasses row-level security, or the tables' owner can all
+        `RESET ROLE` and then disable triggers or rewrite rows."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT r.rolsuper, r.rolbypassrls,"
+                "       pg_has_role(session_user, t.tableowner, 'USAGE')"
+                "  FROM pg_roles r, pg_tables t"
+                " WHERE r.rolname = session_user"
+                "   AND t.schemaname = 'public' AND t.tablename = 'journal_entries'"
+            ).fetchone()
+            conn.rollback()
+        if row is None:
+            return "the ledger tables do not exist; run `finance migrate`"
+        superuser, bypass_rls, owner = row
+        if superuser or bypass_rls or owner:
+            return (
+                "the service connects as a role that is a superuser, bypasses row-level security"
+                " or owns the ledger tables; give it a login role that is only a member of"
+                " finance_app (FINANCE_DATABASE_URL) and migrate with FINANCE_ADMIN_DATABASE_URL"
+            )
+        return None

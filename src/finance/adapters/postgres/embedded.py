@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 DATABASE_NAME = "finance"
 
@@ -57,3 +58,26 @@ def with_database(uri: str, name: str) -> str:
     authority, _, tail = rest.partition("/")
     query = tail.partition("?")[2]
     return f"{prefix}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+SERVICE_LOGIN = "finance_service"
+
+
+def ensure_service_login(admin_uri: str) -> str:
+    """A login role that is nothing but a member of `finance_app`, for the service's pool, and
+    its connection string. The service never holds the owner's credentials, so a `RESET ROLE`
+    gains it nothing. (The embedded server trusts local socket connections.)"""
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(
+            f"""
+            DO $$
+            BEGIN
+                CREATE ROLE {SERVICE_LOGIN} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB
+                    NOCREATEROLE IN ROLE finance_app;
+            EXCEPTION
+                WHEN duplicate_object OR unique_violation THEN NULL;
+            END
+            $$
+            """
+        )
+    return make_conninfo(admin_uri, user=SERVICE_LOGIN, password="")

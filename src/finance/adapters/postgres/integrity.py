@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
+from psycopg import IsolationLevel
 from psycopg.rows import dict_row
 
 from finance.domain.accounts import Side
-from finance.proofs.chain import ChainVerifier, entry_body
+from finance.proofs.chain import ChainVerifier, entry_body, genesis_hash
 
 _ROWS_PER_FETCH = 2_000
 # Debits minus credits of the lines `l` in a group, in numeric so no sum can overflow.
@@ -81,43 +83,58 @@ def balance_drift(conn: psycopg.Connection[Any], tenant: str) -> str | None:
 
 
 def line_copies_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
-    """Lines carry copies of their entry's sequence and date, and running totals that
-    point-in-time balances read: each must agree with the entry and with a replay."""
+    """Lines carry copies of their entry's sequence and date, their account's currency, and
+    running totals that point-in-time balances read: each must agree with its source and with
+    a replay of the account's lines in posting order (one window pass, linear in the lines)."""
     row = conn.execute(
-        "SELECT e.sequence, l.line_number, a.code FROM journal_lines l"
-        " JOIN journal_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id"
-        " JOIN accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id"
-        " JOIN LATERAL ("
-        "   SELECT sum(p.amount_minor) FILTER (WHERE p.side = 'debit') AS debits,"
-        "          sum(p.amount_minor) FILTER (WHERE p.side = 'credit') AS credits,"
-        "          count(*) AS postings"
-        "     FROM journal_lines p"
-        "    WHERE p.tenant_id = l.tenant_id AND p.account_id = l.account_id"
-        "      AND p.account_posting_sequence <= l.account_posting_sequence"
-        " ) r ON true"
-        " WHERE l.tenant_id = %s AND (l.entry_sequence <> e.sequence"
-        "    OR l.effective_date <> e.effective_date"
-        "    OR l.debits_after <> coalesce(r.debits, 0)"
-        "    OR l.credits_after <> coalesce(r.credits, 0)"
-        "    OR l.account_posting_sequence <> r.postings)"
-        " ORDER BY e.sequence, l.line_number LIMIT 1",
+        "WITH replay AS ("
+        "  SELECT l.*, e.sequence AS e_sequence, e.effective_date AS e_date,"
+        "         a.code, a.currency AS a_currency,"
+        "         sum(CASE WHEN l.side = 'debit' THEN l.amount_minor ELSE 0 END)"
+        "           OVER w AS debits,"
+        "         sum(CASE WHEN l.side = 'credit' THEN l.amount_minor ELSE 0 END)"
+        "           OVER w AS credits,"
+        "         row_number() OVER w AS postings"
+        "    FROM journal_lines l"
+        "    JOIN journal_entries e ON e.tenant_id = l.tenant_id AND e.id = l.entry_id"
+        "    JOIN accounts a ON a.tenant_id = l.tenant_id AND a.id = l.account_id"
+        "   WHERE l.tenant_id = %s"
+        "  WINDOW w AS (PARTITION BY l.account_id ORDER BY l.account_posting_sequence)"
+        ")"
+        " SELECT e_sequence, line_number, code FROM replay"
+        " WHERE entry_sequence <> e_sequence OR effective_date <> e_date"
+        "    OR currency <> a_currency OR debits_after <> debits OR credits_after <> credits"
+        "    OR account_posting_sequence <> postings"
+        " ORDER BY e_sequence, line_number LIMIT 1",
         (tenant,),
     ).fetchone()
-    if row is None:
-        return None
-    return (
-        f"line {row[1]} of entry {row[0]} (account {row[2]}) disagrees with its entry"
-        " or with the replay of the account's earlier lines"
-    )
+    if row is not None:
+        return (
+            f"line {row[1]} of entry {row[0]} (account {row[2]}) disagrees with its entry,"
+            " its account, or the replay of the account's earlier lines"
+        )
+    row = conn.execute(
+        "SELECT e.sequence, e.line_count, count(l.line_number) FROM journal_entries e"
+        " LEFT JOIN journal_lines l ON l.tenant_id = e.tenant_id AND l.entry_id = e.id"
+        " WHERE e.tenant_id = %s GROUP BY e.sequence, e.line_count"
+        " HAVING count(l.line_number) <> e.line_count ORDER BY e.sequence LIMIT 1",
+        (tenant,),
+    ).fetchone()
+    if row is not None:
+        return f"entry {row[0]} claims {row[1]} lines but has {row[2]}"
+    return None
 
 
 def chain_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
     head = conn.execute(
-        "SELECT genesis_hash, next_sequence, head_hash FROM ledger_heads WHERE tenant_id = %s",
+        "SELECT genesis_hash, next_sequence, head_hash, created_at FROM ledger_heads"
+        " WHERE tenant_id = %s",
         (tenant,),
     ).fetchone()
     if head is None:
         return "tenant has no ledger head"
+    if bytes(head[0]) != genesis_hash(tenant, head[3]):
+        return "genesis hash does not match the ledger id and creation time"
     verifier = ChainVerifier(bytes(head[0]))
     for row in _entries_with_lines(conn, tenant):
         problem = verifier.feed(
@@ -145,8 +162,6 @@ def _entries_with_lines(conn: psycopg.Connection[Any], tenant: str) -> Iterator[
 
 
 def _body(tenant: str, row: dict[str, Any]) -> dict[str, Any]:
-    from uuid import UUID
-
     postings = [
         (UUID(account), Side(side), int(amount), currency)
         for account, side, amount, currency in (row["postings"] or [])
@@ -188,10 +203,27 @@ class CheckResult:
 
 
 def run_checks(conn: psycopg.Connection[Any], tenant_ids: list[str] | None) -> list[CheckResult]:
-    """Every check for every tenant named (all tenants when None)."""
+    """Every check for every tenant named (all tenants when None).
+
+    Each tenant is checked inside one REPEATABLE READ, READ ONLY transaction: every check sees
+    the same snapshot, so postings committed meanwhile cannot make the head and the chain (or
+    the balances and the journal) disagree and raise a false alarm.
+    """
     tenants = tenant_ids if tenant_ids is not None else all_tenant_ids(conn)
-    return [
-        CheckResult(tenant, name, check(conn, tenant))
-        for tenant in tenants
-        for name, check in CHECKS
-    ]
+    known = set(all_tenant_ids(conn))
+    results: list[CheckResult] = []
+    for tenant in tenants:
+        if tenant not in known:
+            results.append(CheckResult(tenant, "tenant_exists", "no such tenant"))
+            continue
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        try:
+            with conn.transaction():
+                results.extend(
+                    CheckResult(tenant, name, check(conn, tenant)) for name, check in CHECKS
+                )
+        finally:
+            conn.isolation_level = None
+            conn.read_only = None
+    return results

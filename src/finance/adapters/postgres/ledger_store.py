@@ -96,7 +96,7 @@ class PostgresLedgerTx:
         row = self._one("SELECT * FROM finance_lock_chain_head()", ())
         if row is None or row["next_sequence"] is None:
             raise LedgerRejection(RejectCode.TENANT_NOT_FOUND, f"no ledger for {self.tenant_id}")
-        return ChainHead(int(row["next_sequence"]), bytes(row["head_hash"]))
+        return ChainHead(int(row["next_sequence"]), bytes(row["head_hash"]), row["head_posted_at"])
 
     # Idempotency -------------------------------------------------------------------------
 
@@ -208,7 +208,9 @@ class PostgresLedgerTx:
             "SELECT debits_after AS debits_posted, credits_after AS credits_posted,"
             " account_posting_sequence AS posting_sequence FROM journal_lines"
             " WHERE tenant_id = %s AND account_id = %s AND entry_sequence <= %s"
-            " ORDER BY entry_sequence DESC, line_number DESC LIMIT 1",
+            # An account's postings are numbered in chain order, so the newest one at or
+            # before the entry is the last in posting order.
+            " ORDER BY account_posting_sequence DESC LIMIT 1",
             (self.tenant_id, account_id, sequence),
         )
         return Balance(0, 0, 0) if row is None else _balance(row)
@@ -304,17 +306,18 @@ class PostgresLedgerTx:
         return self._with_lines(rows)
 
     def account_lines(
-        self, account_id: UUID, after_sequence: int | None, limit: int
+        self, account_id: UUID, after_posting: int | None, limit: int
     ) -> list[AccountLine]:
+        """The account's lines after its posting number `after_posting`, in posting order."""
         rows = self._all(
             "SELECT l.entry_id, l.entry_sequence, l.line_number, e.posted_at, l.effective_date,"
             " e.type, e.memo, l.side, l.amount_minor, l.currency, l.account_posting_sequence,"
             " l.debits_after, l.credits_after"
             " FROM journal_lines l JOIN journal_entries e"
             "   ON e.tenant_id = l.tenant_id AND e.id = l.entry_id"
-            " WHERE l.tenant_id = %s AND l.account_id = %s AND l.entry_sequence > %s"
-            " ORDER BY l.entry_sequence, l.line_number LIMIT %s",
-            (self.tenant_id, account_id, -1 if after_sequence is None else after_sequence, limit),
+            " WHERE l.tenant_id = %s AND l.account_id = %s AND l.account_posting_sequence > %s"
+            " ORDER BY l.account_posting_sequence LIMIT %s",
+            (self.tenant_id, account_id, after_posting or 0, limit),
         )
         return [
             AccountLine(

@@ -86,6 +86,7 @@ def migrate(conninfo: str) -> list[Migration]:
             pending = pending_migrations(conn)
             for migration in pending:
                 _apply(conn, migration)
+            _check_app_role(conn)
             _grant_app_role(conn)
             return pending
         finally:
@@ -105,6 +106,21 @@ def _apply(conn: psycopg.Connection[Any], migration: Migration) -> None:
         raise MigrationError(
             f"migration {migration.version:04d}_{migration.name} failed: {exc}"
         ) from exc
+
+
+def _check_app_role(conn: psycopg.Connection[Any]) -> None:
+    """`finance_app` may pre-exist (roles are cluster-wide): refuse one with powers that would
+    switch off what the migration sets up."""
+    row = conn.execute(
+        "SELECT rolsuper OR rolbypassrls OR rolcreaterole OR rolcreatedb"
+        "  FROM pg_roles WHERE rolname = 'finance_app'"
+    ).fetchone()
+    if row is None or row[0]:
+        raise MigrationError(
+            "role finance_app must exist without SUPERUSER, BYPASSRLS, CREATEROLE or CREATEDB"
+        )
+    # Readiness checks run as the service: it may read which migrations are applied.
+    conn.execute("GRANT SELECT ON schema_version TO finance_app")
 
 
 def _grant_app_role(conn: psycopg.Connection[Any]) -> None:
