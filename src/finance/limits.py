@@ -16,6 +16,16 @@ JSON_DEPTH_MAX: Final = 16
 
 PAGE_SIZE_DEFAULT: Final = 50
 PAGE_SIZE_MAX: Final = 500
+# An opaque cursor wraps at most an account code (128 characters) in base64url JSON.
+CURSOR_CHARS_MAX: Final = 200
+
+# A client's X-Request-Id is echoed and logged only if it is this short and plain
+# ([A-Za-z0-9._:-]); anything else is replaced by a generated id.
+REQUEST_ID_CHARS_MAX: Final = 128
+
+# How long a client should wait before retrying a write refused by the posting freeze
+# (FINANCE_WRITE_MODE=readonly), in the Retry-After header.
+READ_ONLY_RETRY_AFTER_S: Final = 60
 
 MEMO_CHARS_MAX: Final = 1_000
 NAME_CHARS_MAX: Final = 200

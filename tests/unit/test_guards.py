@@ -7,7 +7,7 @@ import json
 import pytest
 
 from finance import limits
-from finance.api.guards import json_depth_exceeds
+from finance.api.guards import has_nul, json_depth_exceeds
 
 
 def nested_arrays(depth: int) -> bytes:
@@ -81,3 +81,18 @@ def test_nesting_after_a_string_is_still_counted() -> None:
     body = b'["[]]]]]", ' + nested_arrays(5) + b"]"  # depth 6; closers in the string ignored
     assert not json_depth_exceeds(body, 6)
     assert json_depth_exceeds(body, 5)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"a=%00", b"%00", b"a=b&c=%00d", b"a=\x00", b"\x00", b"cursor=abc%00"],
+)
+def test_a_nul_in_the_query_string_is_found(query: bytes) -> None:
+    assert has_nul(query)
+
+
+@pytest.mark.parametrize(
+    "query", [b"", b"a=b", b"a=%2500", b"a=%0", b"a=%01", b"a=%C3%A9", b"a=00"]
+)
+def test_a_query_string_without_nul_passes(query: bytes) -> None:
+    assert not has_nul(query)

@@ -3,6 +3,9 @@
 * Body size: refused from Content-Length when declared, and counted while reading when not.
 * JSON nesting depth: measured on the raw bytes, so hostile input never reaches a recursive
   parser (Python's json module would blow the stack on deep enough nesting).
+* Query strings: a NUL character (raw or `%00`) is refused on every request. No parameter of
+  this API can hold one, and PostgreSQL text cannot store it, so it would otherwise travel
+  to the database and come back as a driver error.
 * Read-only mode (`FINANCE_WRITE_MODE=readonly`, the runbook's posting freeze): every write
   is a 503 problem while reads carry on.
 """
@@ -14,7 +17,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from finance import limits
-from finance.api.problems import problem
+from finance.api.problems import problem, read_only_problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,17 +57,17 @@ class RequestGuard:
         self.read_only = read_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and has_nul(scope.get("query_string", b"")):
+            refused = problem(
+                400, "invalid_query", "the query string must not contain NUL characters (%00)"
+            )
+            await refused(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         if self.read_only and scope["path"].startswith("/v1/"):
-            response = problem(
-                503,
-                "ledger_read_only",
-                "the ledger is in read-only mode (FINANCE_WRITE_MODE=readonly); reads still work",
-                headers={"Retry-After": "60"},
-            )
-            await response(scope, receive, send)
+            await read_only_problem()(scope, receive, send)
             return
         body = await _read_body(scope, receive)
         if body is None:
@@ -92,6 +95,11 @@ class RequestGuard:
             await malformed(scope, receive, send)
             return
         await self.app(scope, _replay(body), send)
+
+
+def has_nul(query_string: bytes) -> bool:
+    """A NUL in the raw query string or percent-encoded in it (`%00`; hex digits have no case)."""
+    return b"\x00" in query_string or b"%00" in query_string
 
 
 def _parses(body: bytes) -> bool:

@@ -12,11 +12,12 @@ from fastapi import Query
 
 from finance import limits
 from finance.api.problems import InvalidCursor
+from finance.domain.accounts import is_account_code
 
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=limits.PAGE_SIZE_MAX)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=limits.CURSOR_CHARS_MAX)]
 
 
 def page_of(
@@ -44,11 +45,14 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     return after
 
 
-def decode_str_cursor(cursor: str | None) -> str | None:
+def decode_code_cursor(cursor: str | None) -> str | None:
+    """A cursor after an account code. Only a valid code is accepted: JSON can smuggle a NUL
+    or a lone surrogate (`"\\u0000"`, `"\\ud800"`) into the decoded text, which the
+    database cannot take and which this API never issues."""
     after = _decode(cursor)
     if after is None:
         return None
-    if not isinstance(after, str):
+    if not isinstance(after, str) or not is_account_code(after):
         raise InvalidCursor
     return after
 

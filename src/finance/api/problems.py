@@ -15,10 +15,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from psycopg import OperationalError
+from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from finance import limits
 from finance.auth.tokens import TokenError
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 
@@ -108,6 +109,15 @@ def problem(
     )
 
 
+def read_only_problem() -> Response:
+    return problem(
+        503,
+        "ledger_read_only",
+        "the ledger is in read-only mode (FINANCE_WRITE_MODE=readonly); reads still work",
+        headers={"Retry-After": str(limits.READ_ONLY_RETRY_AFTER_S)},
+    )
+
+
 def rejection_response(exc: LedgerRejection) -> Response:
     return problem(status_for(exc.code), exc.code.value, exc.detail, extra=exc.context or None)
 
@@ -122,6 +132,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
     app.add_exception_handler(PoolTimeout, _on_database_down)
     app.add_exception_handler(OperationalError, _on_database_down)
+    app.add_exception_handler(DataError, _on_data_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvariantViolation, _on_invariant)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
@@ -185,6 +196,19 @@ async def _on_database_down(_: Request, exc: Exception) -> Response:
     return problem(
         503, "database_unavailable", "the database is unavailable; retry with the same key"
     )
+
+
+async def _on_data_error(request: Request, exc: DataError) -> Response:
+    """The last line of defence for a parameter the database refuses as data (SQLSTATE class
+    22: a NUL byte, an out-of-range number...). Validation should have refused it first, so
+    the warning asks for a check closer to the edge; the client gets a 400, not a 500."""
+    log.warning(
+        "request.invalid_parameter",
+        path=request.url.path,
+        error=type(exc).__name__,
+        sqlstate=exc.sqlstate,
+    )
+    return problem(400, "invalid_parameter", "a request parameter cannot be stored or compared")
 
 
 async def _on_invariant(request: Request, exc: InvariantViolation) -> Response:

@@ -39,6 +39,12 @@ class AccountType(enum.StrEnum):
 _ACCOUNT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._/-]*$")
 
 
+def is_account_code(text: str) -> bool:
+    """Whether `text` could be an account's code: 1..128 plain ASCII characters, so never a
+    NUL or a lone surrogate that PostgreSQL (or UTF-8) cannot hold."""
+    return 0 < len(text) <= limits.ACCOUNT_CODE_CHARS_MAX and bool(_ACCOUNT_CODE.fullmatch(text))
+
+
 @dataclass(frozen=True)
 class AccountSpec:
     """What a client asks for when opening an account; validated on construction."""
@@ -54,7 +60,7 @@ class AccountSpec:
     def __post_init__(self) -> None:
         if not self.code or len(self.code) > limits.ACCOUNT_CODE_CHARS_MAX:
             raise _invalid(f"code must be 1..{limits.ACCOUNT_CODE_CHARS_MAX} characters")
-        if not _ACCOUNT_CODE.fullmatch(self.code):
+        if not is_account_code(self.code):
             raise _invalid("code may hold letters, digits and : . _ / - and must start alnum")
         if not self.name.strip():
             raise _invalid("name must not be empty")

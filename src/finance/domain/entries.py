@@ -22,7 +22,9 @@ from finance.domain.money import AMOUNT_MINOR_MAX, check_amount_minor, currency_
 
 REVERSAL_TYPE = "REVERSAL"
 DEFAULT_TYPE = "JOURNAL"
-_ENTRY_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# Also the API's pattern for the `type` filter of GET /v1/journal.
+ENTRY_TYPE_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+_ENTRY_TYPE = re.compile(ENTRY_TYPE_PATTERN)
 
 
 @dataclass(frozen=True)

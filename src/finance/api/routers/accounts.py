@@ -22,8 +22,8 @@ from finance.api.deps import (
 from finance.api.pagination import (
     Cursor,
     Limit,
+    decode_code_cursor,
     decode_int_cursor,
-    decode_str_cursor,
     page_of,
 )
 from finance.api.schemas import (
@@ -74,7 +74,7 @@ def list_accounts(
     limit: Limit = limits.PAGE_SIZE_DEFAULT,
     cursor: Cursor = None,
 ) -> AccountPage:
-    after = decode_str_cursor(cursor)
+    after = decode_code_cursor(cursor)
     accounts = app.store(caller.tenant_id, lambda tx: tx.list_accounts(after, limit + 1))
     page, next_cursor = page_of(accounts, limit, lambda account: account.code)
     return AccountPage(data=[AccountOut.of(a) for a in page], next_cursor=next_cursor)

@@ -28,7 +28,7 @@ from finance.api.schemas import (
     TrialBalanceAccountOut,
     TrialBalanceOut,
 )
-from finance.domain.entries import REVERSAL_TYPE, EntryDraft, Line
+from finance.domain.entries import ENTRY_TYPE_PATTERN, REVERSAL_TYPE, EntryDraft, Line
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services import ledger
 from finance.services.ports import EntryFilter, LedgerTransaction
@@ -78,7 +78,10 @@ def list_entries(
     cursor: Cursor = None,
     effective_from: date | None = None,
     effective_to: date | None = None,
-    type: Annotated[str | None, Query(max_length=limits.ENTRY_TYPE_CHARS_MAX)] = None,
+    type: Annotated[
+        str | None,
+        Query(max_length=limits.ENTRY_TYPE_CHARS_MAX, pattern=ENTRY_TYPE_PATTERN),
+    ] = None,
     source: Annotated[str | None, Query(max_length=limits.SOURCE_CHARS_MAX)] = None,
     source_id: Annotated[str | None, Query(max_length=limits.SOURCE_CHARS_MAX)] = None,
     account_id: UUID | None = None,
