@@ -2,7 +2,8 @@
 
 Every error the API returns is `application/problem+json` with a stable `code` (also encoded
 in `type`), a `title`, the HTTP `status` and a human `detail`. Unexpected exceptions become a
-bare 500 problem whose detail reveals nothing; they are logged with the request id.
+bare 500 problem whose detail reveals nothing; the request log middleware
+(`finance.api.app.RequestLog`) logs them with the request id.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def read_only_problem() -> Response:
     )
 
 
+def internal_error() -> Response:
+    """The 500 of an unexpected exception: it reveals nothing; the log has the details."""
+    return problem(500, "internal_error", "an unexpected error occurred; nothing was written")
+
+
 def rejection_response(exc: LedgerRejection) -> Response:
     return problem(status_for(exc.code), exc.code.value, exc.detail, extra=exc.context or None)
 
@@ -217,5 +223,7 @@ async def _on_invariant(request: Request, exc: InvariantViolation) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """A backstop only: the request log middleware (finance.api.app) catches unexpected
+    exceptions first, so that the 500 is logged with its request id and counted."""
     log.exception("request.failed", path=request.url.path, error=type(exc).__name__)
-    return problem(500, "internal_error", "an unexpected error occurred; nothing was written")
+    return internal_error()
