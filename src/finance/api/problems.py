@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from psycopg import DataError, OperationalError
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -139,6 +140,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, _on_database_down)
     app.add_exception_handler(OperationalError, _on_database_down)
     app.add_exception_handler(DataError, _on_data_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ReadOnlySqlTransaction, _on_read_only)
     app.add_exception_handler(InvariantViolation, _on_invariant)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
@@ -202,6 +204,13 @@ async def _on_database_down(_: Request, exc: Exception) -> Response:
     return problem(
         503, "database_unavailable", "the database is unavailable; retry with the same key"
     )
+
+
+async def _on_read_only(_: Request, exc: Exception) -> Response:
+    """The database refused a write as read-only: the posting freeze held by the database
+    (default_transaction_read_only), or a standby after a failover. Reads carry on."""
+    log.warning("database.read_only", error=type(exc).__name__)
+    return read_only_problem()
 
 
 async def _on_data_error(request: Request, exc: DataError) -> Response:

@@ -14,6 +14,7 @@ from typing import Annotated
 import psycopg
 import structlog
 import typer
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import PoolTimeout
 
 from finance.adapters.postgres.integrity import run_checks
@@ -171,6 +172,8 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
         return str(exc), 1
     if isinstance(exc, ValueError):
         return str(exc), 2
+    if isinstance(exc, ReadOnlySqlTransaction):
+        return "the ledger is in read-only mode (FINANCE_WRITE_MODE=readonly)", 1
     if isinstance(exc, PoolTimeout | psycopg.OperationalError):
         return f"database unavailable: {str(exc).strip().splitlines()[0]}", 1
     if isinstance(exc, InvariantViolation):
