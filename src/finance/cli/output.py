@@ -9,9 +9,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-console = Console()
-errors = Console(stderr=True)
+# Names, codes, memos and error details come from tenants: they are printed as they are,
+# never read as rich markup ("[bold]", "[/x]"), emoji codes (":smile:") or highlighted.
+console = Console(markup=False, emoji=False, highlight=False)
+errors = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 def emit_json(data: Any) -> None:
@@ -19,11 +22,11 @@ def emit_json(data: Any) -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    view = Table(title=title)
+    view = Table(title=Text(title))
     for column in columns:
-        view.add_column(column)
+        view.add_column(Text(column))
     for row in rows:
-        view.add_row(*("" if cell is None else str(cell) for cell in row))
+        view.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console.print(view)
 
 
