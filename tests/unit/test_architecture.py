@@ -10,7 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "finance"
 
 # What the pure packages may import from outside the standard library.
-PURE_ALLOWED_THIRD_PARTY = {"iso4217", "rfc8785"}
+PURE_ALLOWED_THIRD_PARTY = {"cryptography", "iso4217", "rfc8785"}
 FORBIDDEN_FOR_PURE = (
     "finance.adapters",
     "finance.api",
