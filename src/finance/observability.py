@@ -1,9 +1,14 @@
-"""Structured logs (structlog, JSON lines to stdout) and Prometheus metrics."""
+"""Structured logs (structlog, JSON lines) and Prometheus metrics.
+
+`finance serve` logs to stdout, as services do; every other command logs to stderr, so that
+its stdout holds only what it prints (a table, a token, `--json` output).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -18,7 +23,8 @@ REQUEST_SECONDS = Histogram(
 )
 
 
-def configure_logging(level: str, fmt: LogFormat) -> None:
+def configure_logging(level: str, fmt: LogFormat, *, stream: TextIO | None = None) -> None:
+    """Render structlog events at `level` and above as `fmt` lines on `stream` (stdout)."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt is LogFormat.JSON
@@ -35,6 +41,6 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
         cache_logger_on_first_use=True,
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -69,10 +70,14 @@ def free_port() -> int:
 class Server:
     process: subprocess.Popen[bytes]
     url: str
-    log: Path
+    log: Path  # stdout, where the service logs
+    errors: Path  # stderr
+
+    def stdout(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.stdout() + self.errors.read_text(errors="replace")
 
     def stop(self) -> int:
         """SIGTERM, then SIGKILL if it does not exit in time; the exit code."""
@@ -107,15 +112,16 @@ def wait_ready(server: Server) -> httpx2.Response:
 def serving(env: dict[str, str], log: Path) -> Iterator[Server]:
     """`finance serve` on a free port, ready; always stopped afterwards."""
     port = free_port()
-    with log.open("wb") as sink:
+    errors = log.with_suffix(".err")
+    with log.open("wb") as sink, errors.open("wb") as error_sink:
         process = subprocess.Popen(
             [*FINANCE, "serve"],
             env={**env, "FINANCE_PORT": str(port)},
             stdout=sink,
-            stderr=subprocess.STDOUT,
+            stderr=error_sink,
             stdin=subprocess.DEVNULL,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
+    server = Server(process, f"http://127.0.0.1:{port}", log, errors)
     try:
         wait_ready(server)
         yield server
@@ -203,7 +209,10 @@ def test_serve_token_post_balance(data_dir: Path) -> None:
 
     logs = server.output() + frozen.output()
     assert "Traceback" not in logs
-    assert '"route":"/v1/journal"' in logs.replace(" ", "")
+    # The service logs JSON lines on stdout (the other commands log to stderr).
+    request_logs = [json.loads(line) for line in server.stdout().splitlines()]
+    assert {"serve.start", "request"} <= {event["event"] for event in request_logs}
+    assert any(event.get("route") == "/v1/journal" for event in request_logs)
     assert token not in logs
     # Every process that used the embedded server has exited: it must have stopped too.
     pgdata = (tmp_path / "postgres").resolve()

@@ -22,8 +22,9 @@ from finance.adapters.postgres.migrate import MigrationError, migrate
 from finance.bootstrap import database_url
 from finance.cli import accounts, context, journal, tenants, tokens
 from finance.cli.output import CliError, console, emit_json, errors, table
-from finance.config import ConfigError
+from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
+from finance.observability import configure_logging
 
 app = typer.Typer(
     name="finance",
@@ -50,10 +51,9 @@ def serve(
     from finance.api.app import create_app
     from finance.bootstrap import bootstrap
     from finance.config import ServiceEnv
-    from finance.observability import configure_logging
 
     config = context.settings()
-    configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format, stream=sys.stdout)
     container = bootstrap(config)
     if config.database_url is None and config.service_env is not ServiceEnv.DEVELOPMENT:
         errors.print("warning: using the embedded PostgreSQL outside development")
@@ -138,6 +138,7 @@ def main() -> None:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     # The pool reports each failed connection attempt; the command reports the outcome once.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
+    log_to_stderr()
     try:
         app(standalone_mode=False)
     except SystemExit:
@@ -150,6 +151,18 @@ def main() -> None:
         if message:
             errors.print(f"error: {message}", highlight=False, soft_wrap=True)
         sys.exit(code)
+
+
+def log_to_stderr() -> None:
+    """Commands log (e.g. `migrations.applied` when the embedded server is first set up) to
+    stderr: their stdout is for their output, which `--json` promises is JSON alone.
+    `serve` switches its logs back to stdout."""
+    try:
+        config = context.settings()
+        level, fmt = config.log_level, config.log_format
+    except ConfigError:  # the command reports it, in one line
+        level, fmt = "info", LogFormat.JSON
+    configure_logging(level, fmt, stream=sys.stderr)
 
 
 def describe_failure(exc: BaseException) -> tuple[str, int]:
