@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from finance.api.problems import InsufficientRole
 from finance.auth.tokens import Principal, Role, TokenError
@@ -67,11 +65,6 @@ IdempotencyKey = Annotated[
         description="Client-chosen key; a retry with the same key and body replays the result",
     ),
 ]
-
-
-def render(model: BaseModel) -> bytes:
-    """Stable JSON bytes for a response body (stored for idempotent replays)."""
-    return json.dumps(model.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
 def idempotent_write(

@@ -1,23 +1,38 @@
 """Request and response bodies. Amounts are JSON integers of minor units: floats, strings and
-booleans are refused by strict types before any domain code runs."""
+booleans are refused by strict types before any domain code runs.
+
+The API and the CLI share these: the same request becomes the same draft, and the same
+response the same bytes (`render`), which matters because both store responses under
+idempotency keys that either may replay.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from finance import limits
 from finance.domain.accounts import Account, AccountType, Side
-from finance.domain.entries import DEFAULT_TYPE, PostedEntry
+from finance.domain.entries import DEFAULT_TYPE, REVERSAL_TYPE, EntryDraft, Line, PostedEntry
+from finance.domain.errors import LedgerRejection, RejectCode
 from finance.domain.money import AMOUNT_MINOR_MAX
 from finance.services.ledger import AccountBalance
 from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals
 
 Metadata = Annotated[dict[StrictStr, StrictStr], Field(max_length=limits.METADATA_KEYS_MAX)]
 CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+
+
+JOURNAL_PATH = "/v1/journal"
+
+
+def render(model: BaseModel) -> bytes:
+    """The bytes of a response body, as sent and as stored for idempotent replays."""
+    return json.dumps(model.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
 class _In(BaseModel):
@@ -53,6 +68,28 @@ class EntryCreate(_In):
     source: Annotated[StrictStr, Field(max_length=limits.SOURCE_CHARS_MAX)] | None = None
     source_id: Annotated[StrictStr, Field(max_length=limits.SOURCE_CHARS_MAX)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+
+    def idempotency_body(self) -> dict[str, Any]:
+        """What the idempotency fingerprint compares (with POST and JOURNAL_PATH): the fields
+        the client sent, so that key order and omitted defaults do not make a retry differ."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    def to_draft(self, today: date) -> EntryDraft:
+        """The domain draft; `today` (UTC) is the effective date when none was given."""
+        if self.type == REVERSAL_TYPE:
+            raise LedgerRejection(
+                RejectCode.VALIDATION_FAILED,
+                "REVERSAL entries are made with POST /v1/journal/{id}/reverse",
+            )
+        return EntryDraft(
+            lines=tuple(Line(ln.account_id, ln.side, ln.amount, ln.currency) for ln in self.lines),
+            effective_date=self.effective_date or today,
+            type=self.type,
+            memo=self.memo,
+            source=self.source,
+            source_id=self.source_id,
+            metadata=self.metadata,
+        )
 
 
 class ReversalCreate(_In):

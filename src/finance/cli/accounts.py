@@ -8,14 +8,12 @@ from uuid import uuid4
 
 import typer
 
-from finance import limits
 from finance.api.schemas import AccountOut
 from finance.cli import context
 from finance.cli.output import console, emit_json, table
-from finance.domain.accounts import Account, AccountSpec, AccountType, Side
+from finance.domain.accounts import AccountSpec, AccountType, Side
 from finance.domain.money import currency_exponent
-from finance.services import ledger
-from finance.services.ports import LedgerTransaction
+from finance.services import ledger, queries
 
 app = typer.Typer(help="Open and list accounts.")
 
@@ -58,15 +56,7 @@ def create(
 
 @app.command("list")
 def list_accounts(tenant: Tenant, as_json: AsJson = False) -> None:
-    def read_all(tx: LedgerTransaction) -> list[Account]:
-        found: list[Account] = []
-        while True:
-            page = tx.list_accounts(found[-1].code if found else None, limits.PAGE_SIZE_MAX)
-            found.extend(page)
-            if len(page) < limits.PAGE_SIZE_MAX:
-                return found
-
-    accounts = context.in_tenant(context.settings(), tenant, read_all)
+    accounts = context.in_tenant(context.settings(), tenant, queries.all_accounts)
     if as_json:
         emit_json([AccountOut.of(a).model_dump(mode="json") for a in accounts])
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,8 +11,8 @@ from uuid import uuid4
 import typer
 from pydantic import ValidationError
 
-from finance.api.routers.journal import draft_from
-from finance.api.schemas import BalanceOut, EntryCreate, EntryOut
+from finance.adapters.postgres.ledger_store import PostgresLedgerStore
+from finance.api.schemas import JOURNAL_PATH, BalanceOut, EntryCreate, EntryOut, render
 from finance.cli import context
 from finance.cli.output import CliError, console, emit_json, table
 from finance.services import ledger
@@ -47,22 +46,21 @@ def post(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Post a journal entry (same JSON body as POST /v1/journal)."""
+    """Post a journal entry (same JSON body as POST /v1/journal).
+
+    The key, fingerprint and stored response are exactly the API's, so a key used from both
+    the CLI and the API replays the same bytes."""
     body = read_entry(source)
     key = idempotency_key or f"cli-{uuid4()}"
-    fingerprint = request_fingerprint(
-        "POST", "/v1/journal", json.loads(body.model_dump_json(exclude_unset=True))
-    )
+    fingerprint = request_fingerprint("POST", JOURNAL_PATH, body.idempotency_body())
 
     def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
         now = datetime.now(UTC)
-        entry = ledger.post_entry(tx, draft_from(body, now.date()), uuid4(), now)
-        return 201, EntryOut.of(entry).model_dump_json().encode()
+        entry = ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now)
+        return 201, render(EntryOut.of(entry))
 
     config = context.settings()
     with context.database(config) as db:
-        from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-
         result = run_idempotent(
             PostgresLedgerStore(db), tenant, IdempotentRequest(key, fingerprint), operation
         )

@@ -17,7 +17,6 @@ from finance.api.deps import (
     IdempotencyKey,
     Viewer,
     idempotent_write,
-    render,
 )
 from finance.api.pagination import (
     Cursor,
@@ -33,10 +32,11 @@ from finance.api.schemas import (
     AccountOut,
     AccountPage,
     BalanceOut,
+    render,
 )
 from finance.domain.accounts import AccountSpec
-from finance.services import ledger
-from finance.services.ports import AccountLine, LedgerTransaction
+from finance.services import ledger, queries
+from finance.services.ports import LedgerTransaction
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -75,7 +75,7 @@ def list_accounts(
     cursor: Cursor = None,
 ) -> AccountPage:
     after = decode_code_cursor(cursor)
-    accounts = app.store(caller.tenant_id, lambda tx: tx.list_accounts(after, limit + 1))
+    accounts = app.store(caller.tenant_id, lambda tx: queries.list_accounts(tx, after, limit + 1))
     page, next_cursor = page_of(accounts, limit, lambda account: account.code)
     return AccountPage(data=[AccountOut.of(a) for a in page], next_cursor=next_cursor)
 
@@ -129,11 +129,9 @@ def account_entries(
     cursor: Cursor = None,
 ) -> AccountLinePage:
     after = decode_int_cursor(cursor)
-
-    def read(tx: LedgerTransaction) -> list[AccountLine]:
-        ledger.get_account(tx, account_id)
-        return tx.account_lines(account_id, after, limit + 1)
-
-    lines = app.store(caller.tenant_id, read)
+    lines = app.store(
+        caller.tenant_id,
+        lambda tx: queries.account_statement(tx, account_id, after, limit + 1),
+    )
     page, next_cursor = page_of(lines, limit, lambda line: line.sequence)
     return AccountLinePage(data=[AccountLineOut.of(ln) for ln in page], next_cursor=next_cursor)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -16,10 +16,10 @@ from finance.api.deps import (
     IdempotencyKey,
     Viewer,
     idempotent_write,
-    render,
 )
 from finance.api.pagination import Cursor, Limit, decode_int_cursor, page_of
 from finance.api.schemas import (
+    JOURNAL_PATH,
     CurrencyTotalsOut,
     EntryCreate,
     EntryOut,
@@ -27,33 +27,16 @@ from finance.api.schemas import (
     ReversalCreate,
     TrialBalanceAccountOut,
     TrialBalanceOut,
+    render,
 )
-from finance.domain.entries import ENTRY_TYPE_PATTERN, REVERSAL_TYPE, EntryDraft, Line
-from finance.domain.errors import LedgerRejection, RejectCode
-from finance.services import ledger
+from finance.domain.entries import ENTRY_TYPE_PATTERN
+from finance.services import ledger, queries
 from finance.services.ports import EntryFilter, LedgerTransaction
 
 router = APIRouter(tags=["journal"])
 
 
-def draft_from(body: EntryCreate, today: date) -> EntryDraft:
-    if body.type == REVERSAL_TYPE:
-        raise LedgerRejection(
-            RejectCode.VALIDATION_FAILED,
-            "REVERSAL entries are made with POST /v1/journal/{id}/reverse",
-        )
-    return EntryDraft(
-        lines=tuple(Line(ln.account_id, ln.side, ln.amount, ln.currency) for ln in body.lines),
-        effective_date=body.effective_date or today,
-        type=body.type,
-        memo=body.memo,
-        source=body.source,
-        source_id=body.source_id,
-        metadata=body.metadata,
-    )
-
-
-@router.post("/v1/journal", status_code=201, response_model=EntryOut)
+@router.post(JOURNAL_PATH, status_code=201, response_model=EntryOut)
 def post_entry(
     request: Request,
     body: EntryCreate,
@@ -63,14 +46,14 @@ def post_entry(
 ) -> Response:
     def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
         now = app.clock.now()
-        entry = ledger.post_entry(tx, draft_from(body, now.date()), uuid4(), now)
+        entry = ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now)
         return 201, render(EntryOut.of(entry))
 
-    payload = body.model_dump(mode="json", exclude_unset=True)
+    payload = body.idempotency_body()
     return idempotent_write(request, app, caller, idempotency_key, payload, operation)
 
 
-@router.get("/v1/journal", response_model=EntryPage)
+@router.get(JOURNAL_PATH, response_model=EntryPage)
 def list_entries(
     app: ContainerDep,
     caller: Viewer,
@@ -91,7 +74,9 @@ def list_entries(
         effective_from, effective_to, type, source, source_id, account_id, reversal_of
     )
     after = decode_int_cursor(cursor)
-    entries = app.store(caller.tenant_id, lambda tx: tx.list_entries(flt, after, limit + 1))
+    entries = app.store(
+        caller.tenant_id, lambda tx: queries.list_entries(tx, flt, after, limit + 1)
+    )
     page, next_cursor = page_of(entries, limit, lambda entry: entry.sequence)
     return EntryPage(data=[EntryOut.of(e) for e in page], next_cursor=next_cursor)
 
@@ -130,14 +115,9 @@ def reverse_entry(
 
 @router.get("/v1/trial-balance", response_model=TrialBalanceOut)
 def trial_balance(app: ContainerDep, caller: Viewer) -> TrialBalanceOut:
-    currencies, accounts = app.store(caller.tenant_id, lambda tx: tx.trial_balance())
-    totals = [CurrencyTotalsOut.of(c) for c in currencies]
+    result = app.store(caller.tenant_id, queries.trial_balance)
     return TrialBalanceOut(
-        balanced=all(t.balanced for t in totals),
-        currencies=totals,
-        accounts=[TrialBalanceAccountOut.of(a) for a in accounts],
+        balanced=result.balanced,
+        currencies=[CurrencyTotalsOut.of(c) for c in result.currencies],
+        accounts=[TrialBalanceAccountOut.of(a) for a in result.accounts],
     )
-
-
-def utc_today() -> date:
-    return datetime.now(UTC).date()

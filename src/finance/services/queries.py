@@ -1,0 +1,72 @@
+"""Read use cases: account lists, the journal, account statements and the trial balance.
+
+Like the write use cases in `ledger`, each runs inside one `LedgerTransaction`, so what it
+returns is one consistent snapshot. Entry points (API routers, CLI commands) call these rather
+than the transaction's methods, so a rule about reading (an unknown account is a 404, a list
+is bounded) lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from finance import limits
+from finance.domain.accounts import Account
+from finance.domain.entries import PostedEntry
+from finance.services import ledger
+from finance.services.ports import (
+    AccountLine,
+    AccountTotals,
+    CurrencyTotals,
+    EntryFilter,
+    LedgerTransaction,
+)
+
+
+def list_accounts(tx: LedgerTransaction, after_code: str | None, limit: int) -> list[Account]:
+    """Up to `limit` accounts in code order, after `after_code`."""
+    return tx.list_accounts(after_code, limit)
+
+
+def all_accounts(tx: LedgerTransaction) -> list[Account]:
+    """Every account of the tenant in code order, read a bounded page at a time."""
+    found: list[Account] = []
+    while True:
+        page = tx.list_accounts(found[-1].code if found else None, limits.PAGE_SIZE_MAX)
+        found.extend(page)
+        if len(page) < limits.PAGE_SIZE_MAX:
+            return found
+
+
+def list_entries(
+    tx: LedgerTransaction, flt: EntryFilter, after_sequence: int | None, limit: int
+) -> list[PostedEntry]:
+    """Up to `limit` entries matching `flt` in chain order, after `after_sequence`."""
+    return tx.list_entries(flt, after_sequence, limit)
+
+
+def account_statement(
+    tx: LedgerTransaction, account_id: UUID, after_posting: int | None, limit: int
+) -> list[AccountLine]:
+    """Up to `limit` lines of one account in its posting order, after its posting number
+    `after_posting`, with the running totals each line produced. An entry may touch an
+    account more than once, so positions are the account's posting numbers, not entries."""
+    ledger.get_account(tx, account_id)
+    return tx.account_lines(account_id, after_posting, limit)
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    currencies: list[CurrencyTotals]
+    accounts: list[AccountTotals]
+
+    @property
+    def balanced(self) -> bool:
+        return all(c.debits_posted == c.credits_posted for c in self.currencies)
+
+
+def trial_balance(tx: LedgerTransaction) -> TrialBalance:
+    """Posted totals per currency and per account."""
+    currencies, accounts = tx.trial_balance()
+    return TrialBalance(currencies, accounts)
