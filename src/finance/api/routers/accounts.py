@@ -133,5 +133,7 @@ def account_entries(
         caller.tenant_id,
         lambda tx: queries.account_statement(tx, account_id, after, limit + 1),
     )
-    page, next_cursor = page_of(lines, limit, lambda line: line.sequence)
+    # The account's posting number, not the entry's sequence: an entry can touch the account
+    # twice, and a page may end between its two lines.
+    page, next_cursor = page_of(lines, limit, lambda line: line.account_posting_sequence)
     return AccountLinePage(data=[AccountLineOut.of(ln) for ln in page], next_cursor=next_cursor)
