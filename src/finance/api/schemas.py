@@ -296,9 +296,10 @@ class TrialBalanceAccountOut(BaseModel):
 
 
 class TrialBalanceOut(BaseModel):
-    balanced: bool
-    currencies: list[CurrencyTotalsOut]
-    accounts: list[TrialBalanceAccountOut]
+    balanced: bool = Field(description="Debits equal credits in every currency (all accounts)")
+    currencies: list[CurrencyTotalsOut] = Field(description="Totals over all accounts")
+    accounts: list[TrialBalanceAccountOut] = Field(description="One page, in code order")
+    next_cursor: str | None
 
 
 class Problem(BaseModel):

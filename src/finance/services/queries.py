@@ -58,6 +58,8 @@ def account_statement(
 
 @dataclass(frozen=True)
 class TrialBalance:
+    """Totals per currency over every account, and one page of the per-account totals."""
+
     currencies: list[CurrencyTotals]
     accounts: list[AccountTotals]
 
@@ -66,7 +68,14 @@ class TrialBalance:
         return all(c.debits_posted == c.credits_posted for c in self.currencies)
 
 
-def trial_balance(tx: LedgerTransaction) -> TrialBalance:
-    """Posted totals per currency and per account."""
+def trial_balance(tx: LedgerTransaction, after_code: str | None, limit: int) -> TrialBalance:
+    """Posted totals per currency (over all accounts), and those of up to `limit` accounts
+    after `after_code` in code order: the same order and positions as `list_accounts`.
+
+    The page is read first: every account on it is also in the totals read after it (accounts
+    are never deleted), and the totals per currency and per account come from one statement,
+    so they agree with each other."""
+    page = tx.list_accounts(after_code, limit)
     currencies, accounts = tx.trial_balance()
-    return TrialBalance(currencies, accounts)
+    totals = {item.account.id: item for item in accounts}
+    return TrialBalance(currencies, [totals[account.id] for account in page])

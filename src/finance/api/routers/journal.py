@@ -17,7 +17,7 @@ from finance.api.deps import (
     Viewer,
     idempotent_write,
 )
-from finance.api.pagination import Cursor, Limit, decode_int_cursor, page_of
+from finance.api.pagination import Cursor, Limit, decode_code_cursor, decode_int_cursor, page_of
 from finance.api.schemas import (
     JOURNAL_PATH,
     CurrencyTotalsOut,
@@ -114,10 +114,20 @@ def reverse_entry(
 
 
 @router.get("/v1/trial-balance", response_model=TrialBalanceOut)
-def trial_balance(app: ContainerDep, caller: Viewer) -> TrialBalanceOut:
-    result = app.store(caller.tenant_id, queries.trial_balance)
+def trial_balance(
+    app: ContainerDep,
+    caller: Viewer,
+    limit: Limit = limits.PAGE_SIZE_DEFAULT,
+    cursor: Cursor = None,
+) -> TrialBalanceOut:
+    """Totals per currency over all accounts on every page; the accounts themselves are
+    paged by code like GET /v1/accounts."""
+    after = decode_code_cursor(cursor)
+    result = app.store(caller.tenant_id, lambda tx: queries.trial_balance(tx, after, limit + 1))
+    page, next_cursor = page_of(result.accounts, limit, lambda item: item.account.code)
     return TrialBalanceOut(
         balanced=result.balanced,
         currencies=[CurrencyTotalsOut.of(c) for c in result.currencies],
-        accounts=[TrialBalanceAccountOut.of(a) for a in result.accounts],
+        accounts=[TrialBalanceAccountOut.of(a) for a in page],
+        next_cursor=next_cursor,
     )
