@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from finance import limits
 from tests.e2e.helpers import assert_problem, get_json, open_account, pair, post_entry
 
 
@@ -117,3 +118,15 @@ def test_issued_account_cursors_still_walk_every_account(
     codes = [a["code"] for a in first["data"] + second["data"]]
     assert codes == ["cash", "equity"]
     assert second["next_cursor"] is None
+
+
+@pytest.mark.parametrize("path", ["/v1/journal", "/v1/accounts", "/v1/trial-balance"])
+def test_cursor_length_is_bounded(
+    client: TestClient, auth: dict[str, str], books: dict[str, Any], path: str
+) -> None:
+    too_long = "A" * (limits.CURSOR_CHARS_MAX + 1)
+    response = client.get(path, headers=auth, params={"cursor": too_long})
+    body = assert_problem(response, 422, "validation_failed")
+    assert "cursor" in body["detail"]
+    at_limit = client.get(path, headers=auth, params={"cursor": "A" * limits.CURSOR_CHARS_MAX})
+    assert_problem(at_limit, 400, "invalid_cursor")
