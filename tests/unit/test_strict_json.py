@@ -1,0 +1,95 @@
+"""Strict canonical JSON parsing and strict base64 (docs/proofs.md 3.3, verifier step 1)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import rfc8785
+
+from finance.proofs.strict_json import (
+    JSON_INT_MAX,
+    StrictJsonError,
+    b64decode_hash,
+    b64decode_strict,
+    loads_strict,
+)
+
+
+def test_canonical_input_round_trips() -> None:
+    obj: dict[str, Any] = {"b": [1, -2, None, True, "é\n"], "a": {"z": "x", "y": JSON_INT_MAX}}
+    data = rfc8785.dumps(obj)
+    assert loads_strict(data) == obj
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"tree_size":1000.0}', "non-integer number"),
+        (b'{"tree_size":1e3}', "non-integer number"),
+        (b'{"a":1,"a":2}', "duplicate object key"),
+        (b'{"a":NaN}', "NaN"),
+        (b'{"a":Infinity}', "Infinity"),
+        (b'{"a":-Infinity}', "-Infinity"),
+        (b'{"a":9007199254740992}', "outside"),
+        (b'{"a":-9007199254740992}', "outside"),
+        (b'{"a":' + b"9" * 5000 + b"}", "outside"),
+        (b'{"a": 1}', "canonical"),
+        (b'{"a":1}\n', "canonical"),
+        (b'{"b":1,"a":2}', "canonical"),
+        (b'{"a":"\\u0041"}', "canonical"),
+        (b'{"a":-0}', "canonical"),
+        (b'{"a":"\xff"}', "UTF-8"),
+        (b'\xef\xbb\xbf{"a":1}', "not JSON"),
+        (b'{"a":"\\ud800"}', "canonicalized"),
+        (b'{"a":', "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
+    ],
+)
+def test_refuses_non_strict_input(data: bytes, reason: str) -> None:
+    with pytest.raises(StrictJsonError) as info:
+        loads_strict(data)
+    assert reason in info.value.reason
+
+
+def test_largest_safe_integers_are_accepted() -> None:
+    data = rfc8785.dumps([JSON_INT_MAX, -JSON_INT_MAX])
+    assert loads_strict(data) == [JSON_INT_MAX, -JSON_INT_MAX]
+
+
+def test_float_is_refused_even_though_jcs_writes_it_as_an_integer() -> None:
+    # 1000.0 and 1000 share their JCS bytes, so the canonical check alone would let it through.
+    assert rfc8785.dumps({"tree_size": 1000.0}) == b'{"tree_size":1000}'
+    with pytest.raises(StrictJsonError, match="non-integer"):
+        loads_strict(b'{"tree_size":1000.0}')
+
+
+def test_hash_decoding_accepts_exactly_32_bytes_of_standard_base64() -> None:
+    digest = bytes(range(32))
+    assert b64decode_hash(base64.b64encode(digest).decode()) == digest
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        base64.b64encode(bytes(31)).decode(),
+        base64.b64encode(bytes(33)).decode(),
+        base64.b64encode(bytes(32)).decode().rstrip("="),  # padding missing
+        base64.urlsafe_b64encode(b"\xff" * 32).decode(),  # URL-safe alphabet
+        " " + base64.b64encode(bytes(32)).decode(),
+        base64.b64encode(bytes(32)).decode()[:-2] + "B=",  # non-zero padding bits
+        base64.b64encode(bytes(32)),  # bytes, not str
+        None,
+        32,
+    ],
+)
+def test_hash_decoding_refuses_anything_else(value: object) -> None:
+    with pytest.raises(StrictJsonError):
+        b64decode_hash(value)
+
+
+def test_b64decode_strict_without_length_accepts_any_canonical_value() -> None:
+    assert b64decode_strict("AAEC") == b"\x00\x01\x02"
+    with pytest.raises(StrictJsonError, match="canonical"):
+        b64decode_strict("AAEB=")  # decodes, but is not how any byte string is encoded
