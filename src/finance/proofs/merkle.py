@@ -22,6 +22,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
+from finance.proofs.errors import InvalidProof
+
 HASH_BYTES: Final = 32
 # A tree of fewer than 2^64 leaves has inclusion and consistency proofs of at most 64 hashes; a
 # longer proof is garbage or an attempt to make the verifier work (C2SP caps witnesses at 63).
@@ -39,12 +41,8 @@ EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 RangeRoot = Callable[[int, int], bytes]
 
 
-class ProofError(Exception):
+class ProofError(InvalidProof):
     """A proof, root or frontier did not verify; `reason` says which check failed."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def leaf_hash(data: bytes) -> bytes:

@@ -22,6 +22,8 @@ from typing import Any, Final, NoReturn
 
 import rfc8785
 
+from finance.proofs.errors import InvalidProof
+
 JSON_INT_MAX: Final = 2**53 - 1
 HASH_BYTES: Final = 32
 # Enough digits for -(2^53 - 1); a longer digit string is refused before it is converted, so a
@@ -29,12 +31,8 @@ HASH_BYTES: Final = 32
 _INT_DIGITS_MAX: Final = len(str(-JSON_INT_MAX))
 
 
-class StrictJsonError(Exception):
+class StrictJsonError(InvalidProof):
     """The input is not strict canonical JSON (or not the expected base64); `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def loads_strict(data: bytes) -> Any:
