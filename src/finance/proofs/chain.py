@@ -87,9 +87,15 @@ def canonical_bytes(body: dict[str, Any]) -> bytes:
 
 
 def chain_hash(prev_hash: bytes, body: dict[str, Any]) -> bytes:
+    return chain_hash_of_canonical(prev_hash, canonical_bytes(body))
+
+
+def chain_hash_of_canonical(prev_hash: bytes, body_jcs: bytes) -> bytes:
+    """`chain_hash` when the body's JCS bytes are already at hand (a verifier that checked them
+    against its input): the bytes are hashed as given."""
     if len(prev_hash) != HASH_BYTES:
         raise ValueError("prev_hash must be 32 bytes")
-    return hashlib.sha256(ENTRY_PREFIX + prev_hash + canonical_bytes(body)).digest()
+    return hashlib.sha256(ENTRY_PREFIX + prev_hash + body_jcs).digest()
 
 
 @dataclass(frozen=True)
