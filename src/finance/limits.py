@@ -58,3 +58,13 @@ TOKEN_TTL_MAX_S: Final = 31_536_000  # one year
 TOKEN_LEEWAY_MAX_S: Final = 300
 JWKS_TIMEOUT_S: Final = 5.0
 JWKS_LIFESPAN_S: Final = 300.0
+
+# Proof files (docs/proofs.md section 7). A verifier reads a file whole, so its size bounds the
+# memory it needs: about 520 bytes per entry on disk and a few kB per entry once parsed.
+PROOF_PACKAGE_BYTES_MAX: Final = 1024 * 1024 * 1024
+RANGE_ENTRIES_MAX: Final = 1_000_000
+RECEIPT_BYTES_MAX: Final = 1024 * 1024
+AUDITOR_STATE_BYTES_MAX: Final = 64 * 1024 * 1024
+# With --max-age, a checkpoint dated further ahead of the verifier's clock than this is refused:
+# the log's clock (or the verifier's) is wrong.
+CHECKPOINT_FUTURE_SKEW_MAX_S: Final = 300

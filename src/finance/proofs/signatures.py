@@ -9,7 +9,7 @@ signed object: the signature's `alg` field is only checked against it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -192,6 +192,9 @@ class TrustStore:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def __iter__(self) -> Iterator[TrustedKey]:
+        return iter(self._keys.values())
 
     @classmethod
     def from_pems(cls, pems: Iterable[tuple[bytes, Algorithm]]) -> TrustStore:

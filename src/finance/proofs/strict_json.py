@@ -73,7 +73,7 @@ def loads_strict_items(data: bytes, member: str) -> tuple[Any, list[bytes]]:
             (key, b"[" + b",".join(items) + b"]" if key == member else _canonical_or_refuse(value))
             for key, value in parsed.items()
         ]
-        canonical = _canonical_object(members)
+        canonical = canonical_object(members)
     else:
         canonical = _canonical_or_refuse(parsed)
     if canonical != data:
@@ -114,12 +114,11 @@ def canonical_dumps(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def _canonical_object(members: Iterable[tuple[str, bytes]]) -> bytes:
-    """An object's RFC 8785 bytes from its members' canonical value bytes."""
+def canonical_object(members: Iterable[tuple[str, bytes]]) -> bytes:
+    """An object's RFC 8785 bytes from `(key, canonical bytes of the value)` pairs: lets a
+    builder assemble a large object from parts it has already canonicalized."""
     ordered = sorted(members, key=lambda member: member[0].encode("utf-16-be"))
-    return (
-        b"{" + b",".join(canonical_dumps(key) + b":" + value for key, value in ordered) + b"}"
-    )
+    return b"{" + b",".join(canonical_dumps(key) + b":" + value for key, value in ordered) + b"}"
 
 
 def _canonical_or_refuse(value: Any) -> bytes:
