@@ -23,7 +23,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final, NoReturn
 
 import rfc8785
@@ -46,7 +47,9 @@ def loads_strict(data: bytes) -> Any:
     if not isinstance(data, bytes | bytearray):
         raise TypeError("loads_strict wants bytes")
     parsed = _parse(bytes(data), duplicate_hook=True)
-    if _canonical_or_refuse(parsed) != bytes(data):
+    with _refusing():
+        canonical = canonical_dumps(parsed)
+    if canonical != bytes(data):
         raise StrictJsonError(_NOT_CANONICAL)
     return parsed
 
@@ -65,21 +68,31 @@ def loads_strict_items(data: bytes, member: str) -> tuple[Any, list[bytes]]:
     if not isinstance(data, bytes | bytearray):
         raise TypeError("loads_strict_items wants bytes")
     data = bytes(data)
-    parsed = _parse(data, duplicate_hook=False)
-    items: list[bytes] = []
-    if isinstance(parsed, dict) and isinstance(parsed.get(member), list):
-        items = [_canonical_or_refuse(item) for item in parsed[member]]
-        members = [
-            (key, b"[" + b",".join(items) + b"]" if key == member else _canonical_or_refuse(value))
-            for key, value in parsed.items()
-        ]
-        canonical = canonical_object(members)
-    else:
-        canonical = _canonical_or_refuse(parsed)
+    try:
+        parsed, items, canonical = _parse_items(data, member)
+    except StrictJsonError:
+        loads_strict(data)  # the reason loads_strict gives, which checks in another order
+        raise
     if canonical != data:
         loads_strict(data)  # raises with the precise reason (duplicate key, whitespace...)
         raise StrictJsonError(_NOT_CANONICAL)
     return parsed, items
+
+
+def _parse_items(data: bytes, member: str) -> tuple[Any, list[bytes], bytes]:
+    parsed = _parse(data, duplicate_hook=False)
+    items: list[bytes] = []
+    with _refusing():
+        if isinstance(parsed, dict) and isinstance(parsed.get(member), list):
+            items = [canonical_dumps(item) for item in parsed[member]]
+            joined = b"[" + b",".join(items) + b"]"
+            canonical = canonical_object(
+                (key, joined if key == member else canonical_dumps(value))
+                for key, value in parsed.items()
+            )
+        else:
+            canonical = canonical_dumps(parsed)
+    return parsed, items, canonical
 
 
 # The C encoder with RFC 8785's separators. sort_keys orders members by code point, RFC 8785 by
@@ -103,8 +116,8 @@ def canonical_dumps(value: Any) -> bytes:
     \\t \\" \\\\, lower-case \\u00xx for the other control characters, every other character as
     UTF-8). Only the member order can differ, and only for keys with code points from U+E000, so
     any output holding a code point from U+D000 up is redone by `rfc8785`, as is a lone
-    surrogate (which `rfc8785` refuses). tests/property/test_canonical_json.py checks the two
-    against each other."""
+    surrogate (which `rfc8785` refuses, with CanonicalizationError or UnicodeEncodeError).
+    tests/property/test_canonical_json.py checks the two against each other."""
     try:
         fast = _FAST_ENCODER.encode(value).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: let rfc8785 refuse it in its own words
@@ -117,14 +130,17 @@ def canonical_dumps(value: Any) -> bytes:
 def canonical_object(members: Iterable[tuple[str, bytes]]) -> bytes:
     """An object's RFC 8785 bytes from `(key, canonical bytes of the value)` pairs: lets a
     builder assemble a large object from parts it has already canonicalized."""
-    ordered = sorted(members, key=lambda member: member[0].encode("utf-16-be"))
+    # surrogatepass: a lone surrogate still sorts here, and canonical_dumps(key) refuses it.
+    ordered = sorted(members, key=lambda member: member[0].encode("utf-16-be", "surrogatepass"))
     return b"{" + b",".join(canonical_dumps(key) + b":" + value for key, value in ordered) + b"}"
 
 
-def _canonical_or_refuse(value: Any) -> bytes:
+@contextmanager
+def _refusing() -> Iterator[None]:
+    """What `rfc8785` refuses to canonicalize, as StrictJsonError."""
     try:
-        return canonical_dumps(value)
-    except rfc8785.CanonicalizationError as exc:
+        yield
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         # e.g. a lone surrogate written as a \ud800 escape: not representable in UTF-8.
         raise StrictJsonError(f"cannot be canonicalized: {exc}") from exc
     except RecursionError as exc:
