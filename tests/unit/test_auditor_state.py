@@ -271,7 +271,7 @@ def test_a_failed_save_keeps_the_old_state(tmp_path: Path, monkeypatch: pytest.M
     def fail(*_: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(state_file.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(StateFileError, match="No space left on device"):
         save_state(path, state_at(2))
     assert load_state(path) == state_at(1)
