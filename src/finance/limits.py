@@ -59,7 +59,7 @@ TOKEN_LEEWAY_MAX_S: Final = 300
 JWKS_TIMEOUT_S: Final = 5.0
 JWKS_LIFESPAN_S: Final = 300.0
 
-# Proof files (docs/proofs.md section 7). A verifier reads a file whole, so its size bounds the
+# Proof files (docs/proofs.md section 8). A verifier reads a file whole, so its size bounds the
 # memory it needs: about 520 bytes per entry on disk and a few kB per entry once parsed.
 PROOF_PACKAGE_BYTES_MAX: Final = 1024 * 1024 * 1024
 RANGE_ENTRIES_MAX: Final = 1_000_000

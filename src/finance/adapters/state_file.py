@@ -1,4 +1,4 @@
-"""The auditor's state file on disk (docs/proofs.md section 6): read whole, replaced atomically.
+"""The auditor's state file on disk (docs/proofs.md section 7): read whole, replaced atomically.
 
 A crash while saving must leave either the old state or the new one, never a torn file that would
 make the next run start over from "first use" (which would accept a rolled-back log). So the new

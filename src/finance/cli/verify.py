@@ -1,5 +1,5 @@
 """`finance verify` and `finance verify-receipt`: the auditor's offline checks
-(docs/proofs.md section 7).
+(docs/proofs.md section 8).
 
 They need no database, no network and no settings: only the proof file and keys the auditor
 pinned. Exit codes:
@@ -101,9 +101,10 @@ def verify(
     store = trust_store(public_key or [], trust)
     data = read_proof(package, PROOF_PACKAGE_BYTES_MAX)
     if data[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC:
-        # Seam for audit bundles (proofs.md 3.6): a tar is dispatched on its content here to the
-        # bundle verifier, which checks the manifest and then calls verify_range_package and
-        # AuditorState.advance_chain with the bundle's checkpoints and consistency proofs.
+        # Seam for audit bundles (design proofs.md 3.6): a tar is recognised by its content and
+        # goes to the bundle verifier, which checks the manifest, then calls
+        # verify_range_package and AuditorState.advance_chain with the bundle's checkpoints and
+        # their consistency proofs.
         raise CliError(f"{package} is an audit bundle; bundles are not supported yet", 2)
 
     def run(current: AuditorState | None, now: datetime) -> _Verdict:

@@ -1,5 +1,6 @@
-"""The schema of an entry body read from an untrusted proof (docs/proofs.md 3.2; range packages
-5.1, receipts 6.1): exactly the members `chain.entry_body` writes, each of exactly its type.
+"""The schema of an entry body read from an untrusted proof (docs/proofs.md section 3.2, as
+checked by the verifiers of sections 5, 6 and 8): exactly the members `chain.entry_body` writes,
+each of exactly its type.
 
 The chain hash already binds the bytes, but a verifier must also refuse bodies that could be read
 two ways: a number where an amount string belongs (`12.5` and `"1250"` hash differently, yet a

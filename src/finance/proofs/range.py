@@ -1,12 +1,12 @@
 """Range proof packages: entries `[start, end]` of one ledger, proven complete, unaltered and in
-order against a signed checkpoint (docs/proofs.md section 4). Pure: bytes in, bytes or a
+order against a signed checkpoint (docs/proofs.md section 5). Pure: bytes in, bytes or a
 verdict out.
 
     statement signing bytes = "finance/range/v1\\n" || JCS(statement)
     package file            = JCS({type, statement, statement_signatures, entries,
                                    left_frontier, consistency, checkpoint})
 
-The verifier runs the steps of section 7 in order and stops at the first failure, naming it
+The verifier runs the checks of section 8 in order and stops at the first failure, naming it
 (`VerificationFailed`): parse, schema, checkpoint, statement, expect/range, chain, merkle, state,
 freshness. It is the hot path of an audit (goal: 20,000 entries per second), so each entry is
 canonicalized exactly once: those bytes are both checked against the input and hashed.
@@ -235,7 +235,7 @@ def verify_range_package(
     max_age: timedelta | None = None,
     now: datetime | None = None,
 ) -> RangeVerified:
-    """Run every check of docs/proofs.md section 7 on a range package; VerificationFailed names
+    """Run every check of docs/proofs.md section 8 on a range package; VerificationFailed names
     the first that fails. `now` is needed with `max_age` (the core reads no clock)."""
     if max_age is not None and now is None:
         raise ValueError("max_age needs now")

@@ -1,5 +1,5 @@
 """Entry receipts: one entry, proven to be leaf `leaf_index` of a signed checkpoint's tree
-(docs/proofs.md section 5). Pure. A receipt verifies on its own, offline, with only the
+(docs/proofs.md section 6). Pure. A receipt verifies on its own, offline, with only the
 auditor's pinned keys.
 
     receipt file = JCS({type, entry, prev_hash, leaf_index, inclusion_path, checkpoint})
@@ -107,7 +107,7 @@ def verify_receipt(
     max_age: timedelta | None = None,
     now: datetime | None = None,
 ) -> ReceiptVerified:
-    """Every check of docs/proofs.md section 7 that applies to a receipt: parse, schema,
+    """Every check of docs/proofs.md section 8 that applies to a receipt: parse, schema,
     checkpoint signature, inclusion, then state and freshness if asked for."""
     if max_age is not None and now is None:
         raise ValueError("max_age needs now")

@@ -1,5 +1,5 @@
 """The auditor's state: the last signed checkpoint they verified, per log (docs/proofs.md
-section 6). Pure: the file is read and written by `finance.adapters.state_file`.
+section 7). Pure: the file is read and written by `finance.adapters.state_file`.
 
 It is what turns "this package is validly signed" into "this is the same history I saw last time,
 only longer". A checkpoint presented later must be the stored one or extend it:

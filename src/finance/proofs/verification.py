@@ -1,4 +1,4 @@
-"""How the verifiers report a failed check (docs/proofs.md section 7): one exception naming the
+"""How the verifiers report a failed check (docs/proofs.md section 8): one exception naming the
 check that failed first, so `finance verify` prints one line and exits 1 whatever the module
 that found the fault.
 
