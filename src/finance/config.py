@@ -11,7 +11,7 @@ import enum
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,18 @@ class Settings(BaseSettings):
 
     db_pool_max: int = Field(default=16, ge=1, le=200)
 
+    # Checkpoint signers (docs/operations.md, "Checkpoint signers"): AWS KMS keys, or keys in a
+    # PKCS#11 token, or else local Ed25519 key files (development only). Every comma-separated
+    # key co-signs every checkpoint, which is how a key hand-over works.
+    signer_key_file: str = ""
+    kms_key_id: str = ""
+    kms_region: str | None = None
+    signing_endpoint: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key_label: str = ""
+    pkcs11_pin: SecretStr | None = None
+
     @field_validator("database_url", "admin_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -76,6 +88,31 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("kms_region", "pkcs11_module", "pkcs11_token", "pkcs11_pin")
+    @classmethod
+    def _empty_is_unset(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        if isinstance(value, SecretStr):
+            return value if value.get_secret_value() else None
+        return value or None
+
+    @field_validator("signing_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or, for an emulator, http://) URL")
+        return value
+
+    @field_validator("signer_key_file", "kms_key_id", "pkcs11_key_label")
+    @classmethod
+    def _no_repeats(cls, value: str) -> str:
+        items = _split(value)
+        repeated = sorted({item for item in items if items.count(item) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
         return value
 
     @field_validator("log_level")
@@ -104,6 +141,36 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_signer_backend(self) -> Settings:
+        problems = signer_problems(self)
+        if problems:
+            # One line per variable; load_settings splits them back (see _problems).
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def kms_key_ids(self) -> list[str]:
+        return _split(self.kms_key_id)
+
+    @property
+    def pkcs11_key_labels(self) -> list[str]:
+        return _split(self.pkcs11_key_label)
+
+    @property
+    def uses_pkcs11(self) -> bool:
+        return any((self.pkcs11_module, self.pkcs11_token, self.pkcs11_key_labels, self.pkcs11_pin))
+
+    @property
+    def uses_local_signer(self) -> bool:
+        return not self.kms_key_ids and not self.uses_pkcs11
+
+    @property
+    def signer_key_paths(self) -> list[Path]:
+        """The local signers' key files: FINANCE_SIGNER_KEY_FILE, else one in the data dir."""
+        configured = [Path(p).expanduser() for p in _split(self.signer_key_file)]
+        return configured or [self.data_dir / "keys" / "ledger-signer.pem"]
+
     @property
     def public_key_paths(self) -> list[Path]:
         return [Path(p.strip()) for p in self.jwt_public_keys.split(",") if p.strip()]
@@ -121,12 +188,93 @@ class Settings(BaseSettings):
         return self.data_dir / "postgres"
 
 
+# Every signer is one HSM or KMS round trip per checkpoint; a hand-over needs two.
+SIGNERS_MAX = 4
+
+# Never echoed in a problem line.
+SECRET_FIELDS = frozenset({"pkcs11_pin"})
+
+PKCS11_VARIABLES = (
+    "FINANCE_PKCS11_MODULE",
+    "FINANCE_PKCS11_TOKEN",
+    "FINANCE_PKCS11_KEY_LABEL",
+    "FINANCE_PKCS11_PIN",
+)
+
+
+def signer_problems(settings: Settings) -> list[str]:
+    """One line per signer variable that cannot be used as set."""
+    kms, pkcs11 = bool(settings.kms_key_ids), settings.uses_pkcs11
+    problems = []
+    if kms and pkcs11:
+        problems.append(
+            "FINANCE_KMS_KEY_ID: cannot be combined with FINANCE_PKCS11_*; choose one signer"
+            " (KMS or PKCS#11)"
+        )
+    if pkcs11:
+        given = (
+            settings.pkcs11_module,
+            settings.pkcs11_token,
+            settings.pkcs11_key_labels,
+            settings.pkcs11_pin,
+        )
+        problems.extend(
+            f"{name}: must be set with the other PKCS#11 variables ({', '.join(PKCS11_VARIABLES)})"
+            for name, value in zip(PKCS11_VARIABLES, given, strict=True)
+            if not value
+        )
+    if settings.signer_key_file and (kms or pkcs11):
+        problems.append(
+            "FINANCE_SIGNER_KEY_FILE: cannot be combined with FINANCE_KMS_KEY_ID or"
+            " FINANCE_PKCS11_*; the local key file would not sign"
+        )
+    for name, value in (
+        ("FINANCE_SIGNING_ENDPOINT", settings.signing_endpoint),
+        ("FINANCE_KMS_REGION", settings.kms_region),
+    ):
+        if value and not kms:
+            problems.append(f"{name}: only used with FINANCE_KMS_KEY_ID, which is not set")
+    for name, items in (
+        ("FINANCE_SIGNER_KEY_FILE", _split(settings.signer_key_file)),
+        ("FINANCE_KMS_KEY_ID", settings.kms_key_ids),
+        ("FINANCE_PKCS11_KEY_LABEL", settings.pkcs11_key_labels),
+    ):
+        if len(items) > SIGNERS_MAX:
+            problems.append(f"{name}: at most {SIGNERS_MAX} keys co-sign, got {len(items)}")
+    production = settings.service_env is ServiceEnv.PRODUCTION
+    if production and settings.uses_local_signer:
+        problems.append(
+            "FINANCE_SIGNER_KEY_FILE: a local key file cannot sign checkpoints when"
+            " FINANCE_SERVICE_ENV=production (keys never leave the HSM/KMS): set"
+            " FINANCE_KMS_KEY_ID or FINANCE_PKCS11_*"
+        )
+    endpoint = settings.signing_endpoint
+    if production and kms and endpoint and not endpoint.startswith("https://"):
+        problems.append(
+            "FINANCE_SIGNING_ENDPOINT: must be https:// when FINANCE_SERVICE_ENV=production"
+        )
+    return problems
+
+
 def load_settings() -> Settings:
     """Read the environment; raise ConfigError with one line per problem."""
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError([_describe(error) for error in exc.errors()]) from exc
+        raise ConfigError([line for error in exc.errors() for line in _problems(error)]) from exc
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _problems(error: object) -> list[str]:
+    """A whole-settings check reports lines that already name their variables; keep them."""
+    details = error if isinstance(error, dict) else {}
+    message = str(details.get("msg", "")).removeprefix("Value error, ")
+    if not details.get("loc") and message.startswith("FINANCE_"):
+        return message.split("\n")
+    return [_describe(error)]
 
 
 def _describe(error: object) -> str:
@@ -135,5 +283,6 @@ def _describe(error: object) -> str:
     variable = "FINANCE_" + str(location[0]).upper() if location else "settings"
     message = str(details.get("msg", "invalid value")).removeprefix("Value error, ")
     value = details.get("input")
-    shown = f" (got {value!r})" if location and isinstance(value, str | int) else ""
+    secret = str(location[0]) in SECRET_FIELDS if location else False
+    shown = f" (got {value!r})" if location and not secret and isinstance(value, str | int) else ""
     return f"{variable}: {message}{shown}"
