@@ -56,9 +56,7 @@ def open_signers(settings: Settings) -> list[Signer]:
         variable, signers = "FINANCE_PKCS11_KEY_LABEL", _pkcs11_signers(settings)
     else:
         variable, signers = _local_variable(settings), _local_signers(settings)
-    problems = [problem for name, signer in signers if (problem := _trial(signer, variable, name))]
-    _raise_if_any(problems)
-    _refuse_repeated_keys(signers, variable)
+    check_signers(signers, variable)
     for name, signer in signers:
         log.info("signer.ready", key=name, key_id=signer.key_id, alg=str(signer.alg))
     return [signer for _, signer in signers]
@@ -248,18 +246,18 @@ def _build_each(
     return built
 
 
-def _trial(signer: Signer, variable: str, name: str) -> str | None:
-    """None if `signer` signs with the key it names; else the problem line."""
-    try:
-        sign_message(TRIAL_MESSAGE, [(TRIAL_SIGNER_ID, signer)])
-    except SignerError as exc:
-        return f"{variable}: {name}: trial signature failed: {_one_line(exc)}"
-    return None
-
-
-def _refuse_repeated_keys(signers: list[tuple[str, Signer]], variable: str) -> None:
-    """Two names for one key (an alias and its id, a copied key file) would sign twice with one
-    key_id, which a trust store refuses."""
+def check_signers(signers: Sequence[tuple[str, Signer]], variable: str) -> None:
+    """Raise ConfigError unless each `(name, signer)` signs with the key it names (its key_id is
+    the SHA-256 of its SPKI, and a trial signature verifies) and no key is listed twice."""
+    problems = []
+    for name, signer in signers:
+        try:
+            sign_message(TRIAL_MESSAGE, [(TRIAL_SIGNER_ID, signer)])
+        except SignerError as exc:
+            problems.append(f"{variable}: {name}: trial signature failed: {_one_line(exc)}")
+    _raise_if_any(problems)
+    # Two names for one key (an alias and its id, a copied key file) would sign twice with one
+    # key_id, which a trust store refuses.
     seen: dict[str, str] = {}
     for name, signer in signers:
         if signer.key_id in seen:
