@@ -8,6 +8,7 @@ dummies and the AWS config files point nowhere, so no test can reach a real acco
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class KmsServer:
 @contextlib.contextmanager
 def kms_server() -> Iterator[KmsServer]:
     """A moto server on a free port of 127.0.0.1, stopped on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
