@@ -317,6 +317,22 @@ def test_finance_kms_region_wins_over_the_aws_variables(
     assert "NotFoundException" in problem
 
 
+@pytest.mark.usefixtures("aws_env")
+def test_a_key_arn_is_used_in_its_own_region(kms: KmsServer) -> None:
+    key = kms.create_key()
+    arn = f"arn:aws:kms:us-east-1:123456789012:key/{key}"
+    [signer] = open_signers(kms_settings(kms, arn, kms_region="eu-west-1"))
+    assert signer.alg is Algorithm.ECDSA_P256_SHA256
+
+
+@pytest.mark.usefixtures("aws_env")
+def test_a_missing_aws_profile_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    [problem] = problems_of(Settings(kms_key_id="alias/finance"))
+    assert problem.startswith("FINANCE_KMS_KEY_ID: ")
+    assert "no-such-profile" in problem
+
+
 def test_the_trust_file_is_what_truststore_accepts(tmp_path: Path) -> None:
     signers = open_signers(Settings(signer_key_file=f"{tmp_path}/a.pem,{tmp_path}/b.pem"))
     document = trust_file(signers)

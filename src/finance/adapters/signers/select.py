@@ -43,6 +43,9 @@ KMS_CONNECT_TIMEOUT_S = 5
 KMS_READ_TIMEOUT_S = 10
 KMS_ATTEMPTS_MAX = 2
 
+# Where a local key file signs without a warning (production refuses it: config.py).
+QUIET_LOCAL_ENVS = (ServiceEnv.DEVELOPMENT, ServiceEnv.TEST)
+
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:kms:([a-z0-9-]+):")
 
 
@@ -59,6 +62,8 @@ def open_signers(settings: Settings) -> list[Signer]:
     check_signers(signers, variable)
     for name, signer in signers:
         log.info("signer.ready", key=name, key_id=signer.key_id, alg=str(signer.alg))
+    if settings.uses_local_signer and settings.service_env not in QUIET_LOCAL_ENVS:
+        _warn_local_keys(signers, settings.service_env)
     return [signer for _, signer in signers]
 
 
@@ -92,23 +97,24 @@ def _local_signers(settings: Settings) -> list[tuple[str, Signer]]:
     from finance.adapters.signers.local import LocalSigner
 
     variable = _local_variable(settings)
-    built = _build_each(
+    return _build_each(
         [(str(path), path) for path in settings.signer_key_paths],
         lambda path: LocalSigner(path),
         lambda exc: f"{variable}: {_one_line(exc)}",
     )
-    if settings.service_env not in (ServiceEnv.DEVELOPMENT, ServiceEnv.TEST):
-        for name, signer in built:
-            # Loud on purpose: a key on this host's disk can forge checkpoints if it leaks.
-            log.warning(
-                "signer.local_key",
-                key=name,
-                key_id=signer.key_id,
-                service_env=settings.service_env.value,
-                detail="checkpoints are signed with a key file on this host; use"
-                " FINANCE_KMS_KEY_ID or FINANCE_PKCS11_* so the key never leaves a KMS or HSM",
-            )
-    return built
+
+
+def _warn_local_keys(signers: list[tuple[str, Signer]], service_env: ServiceEnv) -> None:
+    for name, signer in signers:
+        # Loud on purpose: a key on this host's disk can forge checkpoints if it leaks.
+        log.warning(
+            "signer.local_key",
+            key=name,
+            key_id=signer.key_id,
+            service_env=service_env.value,
+            detail="checkpoints are signed with a key file on this host; use"
+            " FINANCE_KMS_KEY_ID or FINANCE_PKCS11_* so the key never leaves a KMS or HSM",
+        )
 
 
 # AWS KMS --------------------------------------------------------------------------------------
@@ -119,22 +125,23 @@ def _kms_signers(settings: Settings) -> list[tuple[str, Signer]]:
 
     from finance.adapters.signers.kms import KmsSigner
 
-    client = _kms_client(settings)
+    clients: dict[str, KmsClient] = {}  # one per region: a key ARN names its key's region
+
+    def signer(key: str) -> Signer:
+        region = _arn_region(key) or _default_region(settings)
+        if region not in clients:
+            clients[region] = _kms_client(settings, region)
+        return KmsSigner(key, clients[region])
 
     def describe(exc: SignerError) -> str:
         unreachable = isinstance(exc.__cause__, EndpointConnectionError)
         variable = "FINANCE_SIGNING_ENDPOINT" if unreachable and settings.signing_endpoint else None
         return f"{variable or 'FINANCE_KMS_KEY_ID'}: {_one_line(exc)}"
 
-    return _build_each(
-        [(key, key) for key in settings.kms_key_ids],
-        lambda key: KmsSigner(key, client),
-        describe,
-    )
+    return _build_each([(key, key) for key in settings.kms_key_ids], signer, describe)
 
 
-def _kms_client(settings: Settings) -> KmsClient:
-    import boto3
+def _kms_client(settings: Settings, region: str) -> KmsClient:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
@@ -144,9 +151,7 @@ def _kms_client(settings: Settings) -> KmsClient:
         retries={"mode": "standard", "max_attempts": KMS_ATTEMPTS_MAX},
     )
     try:
-        session = boto3.session.Session()
-        region = _kms_region(settings, session.region_name)
-        client: KmsClient = session.client(
+        client: KmsClient = _aws_session().client(
             "kms", region_name=region, endpoint_url=settings.signing_endpoint, config=config
         )
     except (BotoCoreError, ValueError) as exc:
@@ -156,16 +161,26 @@ def _kms_client(settings: Settings) -> KmsClient:
     return client
 
 
-def _kms_region(settings: Settings, boto_region: str | None) -> str:
-    """FINANCE_KMS_REGION, else AWS_REGION (which botocore does not read), else boto3's own
-    (AWS_DEFAULT_REGION, the profile), else the region in a key ARN."""
-    arn_regions = [m.group(1) for key in settings.kms_key_ids if (m := _ARN_REGION.match(key))]
-    region = (
-        settings.kms_region
-        or os.environ.get("AWS_REGION")
-        or boto_region
-        or next(iter(arn_regions), None)
-    )
+def _aws_session() -> Any:
+    """boto3's session: credentials and region from the usual AWS variables and files."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.session.Session()
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+        raise ConfigError([f"FINANCE_KMS_KEY_ID: AWS configuration: {_one_line(exc)}"]) from exc
+
+
+def _arn_region(kms_key_id: str) -> str | None:
+    match = _ARN_REGION.match(kms_key_id)
+    return match.group(1) if match else None
+
+
+def _default_region(settings: Settings) -> str:
+    """For key ids and aliases: FINANCE_KMS_REGION, else AWS_REGION (which botocore does not
+    read), else boto3's own (AWS_DEFAULT_REGION, the profile)."""
+    region = settings.kms_region or os.environ.get("AWS_REGION") or _aws_session().region_name
     if not region:
         raise ConfigError(
             [
@@ -173,7 +188,7 @@ def _kms_region(settings: Settings, boto_region: str | None) -> str:
                 " or give the keys as ARNs"
             ]
         )
-    return region
+    return str(region)
 
 
 # PKCS#11 --------------------------------------------------------------------------------------
