@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pkcs11
 import pytest
+from pkcs11 import Attribute, KeyType, Mechanism
 
-from finance.adapters.signers.pkcs11 import Pkcs11Signer, generate_key
+from finance.adapters.signers.pkcs11 import ED25519_OID_PARAMS, Pkcs11Signer, generate_key
 from finance.proofs.signing import Algorithm
 
 MODULE_CANDIDATES = (
@@ -43,6 +44,20 @@ class Token:
 
     def signer(self, key_label: str, alg: Algorithm, *, pin: str | None = None) -> Pkcs11Signer:
         return Pkcs11Signer(self.module_path, self.label, pin or self.pin, key_label, alg)
+
+    def generate_unchecked(self, key_label: str) -> None:
+        """An Ed25519 key pair made with the raw API, which, unlike generate_key, lets a label
+        be used twice."""
+        lib = pkcs11.lib(self.module_path)
+        with lib.get_token(token_label=self.label).open(rw=True, user_pin=self.pin) as session:
+            session.generate_keypair(
+                KeyType.EC_EDWARDS,
+                mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                label=key_label,
+                store=True,
+                public_template={Attribute.EC_PARAMS: ED25519_OID_PARAMS, Attribute.TOKEN: True},
+                private_template={Attribute.TOKEN: True},
+            )
 
 
 def softhsm_module() -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from pkcs11 import Attribute, KeyType, ObjectClass
-from pkcs11.exceptions import AttributeSensitive, NoSuchKey, NoSuchToken, PinIncorrect
+from pkcs11.exceptions import (
+    AttributeSensitive,
+    MultipleObjectsReturned,
+    NoSuchKey,
+    NoSuchToken,
+    PinIncorrect,
+)
 
 from finance.adapters.signers.pkcs11 import Pkcs11Signer
 from finance.proofs.signing import Algorithm, Signer, SignerError, key_id, verify_signature
@@ -93,6 +100,17 @@ def test_a_key_of_another_type_is_not_found_for_the_algorithm(token: Token) -> N
     with pytest.raises(SignerError) as caught:
         token.signer("ed-only", Algorithm.ECDSA_P256_SHA256)
     assert isinstance(caught.value.__cause__, NoSuchKey)
+
+
+def test_a_label_on_two_key_pairs_is_a_signer_error_and_nothing_else(token: Token) -> None:
+    # python-pkcs11's get_key would leave its search open and fail later in a finalizer, which
+    # pytest turns into an error here (warnings are errors) and a CLI prints as a traceback.
+    token.generate_unchecked("twice")
+    token.generate_unchecked("twice")
+    with pytest.raises(SignerError, match="MultipleObjectsReturned") as caught:
+        token.signer("twice", Algorithm.ED25519)
+    assert isinstance(caught.value.__cause__, MultipleObjectsReturned)
+    gc.collect()
 
 
 def test_a_missing_token_is_a_signer_error(token: Token) -> None:
