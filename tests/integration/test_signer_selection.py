@@ -192,6 +192,15 @@ def test_a_missing_pkcs11_key_is_named_by_its_label(token: Token) -> None:
     ]
 
 
+def test_a_label_on_two_key_pairs_is_named(token: Token) -> None:
+    token.generate("first", Algorithm.ED25519)
+    token.generate_unchecked("twice")
+    token.generate_unchecked("twice")
+    assert problems_of(pkcs11_settings(token, "first,twice")) == [
+        f"FINANCE_PKCS11_KEY_LABEL: more than one key labelled 'twice' on {token.label!r}"
+    ]
+
+
 def test_a_missing_token_is_named(token: Token) -> None:
     settings = pkcs11_settings(token, "checkpoint", pkcs11_token="no-such-token")
     assert problems_of(settings) == [

@@ -100,7 +100,7 @@ def _local_signers(settings: Settings) -> list[tuple[str, Signer]]:
     return _build_each(
         [(str(path), path) for path in settings.signer_key_paths],
         lambda path: LocalSigner(path),
-        lambda exc: f"{variable}: {_one_line(exc)}",
+        lambda _, exc: f"{variable}: {_one_line(exc)}",
     )
 
 
@@ -133,7 +133,7 @@ def _kms_signers(settings: Settings) -> list[tuple[str, Signer]]:
             clients[region] = _kms_client(settings, region)
         return KmsSigner(key, clients[region])
 
-    def describe(exc: SignerError) -> str:
+    def describe(_: str, exc: SignerError) -> str:
         unreachable = isinstance(exc.__cause__, EndpointConnectionError)
         variable = "FINANCE_SIGNING_ENDPOINT" if unreachable and settings.signing_endpoint else None
         return f"{variable or 'FINANCE_KMS_KEY_ID'}: {_one_line(exc)}"
@@ -203,7 +203,7 @@ def _pkcs11_signers(settings: Settings) -> list[tuple[str, Signer]]:
     return _build_each(
         [(label, label) for label in settings.pkcs11_key_labels],
         lambda label: _pkcs11_signer(module, token, pin.get_secret_value(), label),
-        lambda exc: _describe_pkcs11_failure(exc, module, token),
+        lambda label, exc: _describe_pkcs11_failure(exc, module, token, label),
     )
 
 
@@ -223,7 +223,7 @@ def _pkcs11_signer(module: str, token: str, pin: str, label: str) -> Signer:
     raise SignerError(f"no Ed25519 or ECDSA P-256 key pair labelled {label!r} on token {token!r}")
 
 
-def _describe_pkcs11_failure(exc: SignerError, module: str, token: str) -> str:
+def _describe_pkcs11_failure(exc: SignerError, module: str, token: str, label: str) -> str:
     """Name the variable to fix from the PKCS#11 error; never mention the PIN's value."""
     from pkcs11 import exceptions as p11
 
@@ -234,12 +234,12 @@ def _describe_pkcs11_failure(exc: SignerError, module: str, token: str) -> str:
     if isinstance(cause, p11.NoSuchToken):
         return f"FINANCE_PKCS11_TOKEN: no token labelled {token!r} in {module}"
     if isinstance(cause, p11.MultipleObjectsReturned):
-        return f"FINANCE_PKCS11_KEY_LABEL: more than one key with that label on {token!r}"
+        return f"FINANCE_PKCS11_KEY_LABEL: more than one key labelled {label!r} on {token!r}"
     if cause is None or isinstance(cause, p11.NoSuchKey):
         return f"FINANCE_PKCS11_KEY_LABEL: {_one_line(exc)}"
     if type(cause) is p11.PKCS11Error and "loading" in str(cause):
         return f"FINANCE_PKCS11_MODULE: {_one_line(cause)}"
-    return f"FINANCE_PKCS11_TOKEN: {_one_line(exc)}"
+    return f"FINANCE_PKCS11_TOKEN: key {label!r}: {_one_line(exc)}"
 
 
 # Shared ---------------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def _describe_pkcs11_failure(exc: SignerError, module: str, token: str) -> str:
 def _build_each(
     items: list[tuple[str, Any]],
     build: Callable[[Any], Signer],
-    describe: Callable[[SignerError], str],
+    describe: Callable[[str, SignerError], str],
 ) -> list[tuple[str, Signer]]:
     """Build a signer per configured key; report every key that fails, once per problem."""
     built, problems = [], []
@@ -256,7 +256,7 @@ def _build_each(
         try:
             built.append((name, build(item)))
         except SignerError as exc:
-            problems.append(describe(exc))
+            problems.append(describe(name, exc))
     _raise_if_any(problems)
     return built
 
