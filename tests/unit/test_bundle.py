@@ -34,7 +34,13 @@ from finance.proofs.bundle import (
 )
 from finance.proofs.checkpoint import CheckpointBody
 from finance.proofs.errors import InvalidProof
-from finance.proofs.signatures import SignatureError, TrustedKey, TrustStore, sign_message
+from finance.proofs.signatures import (
+    SignatureError,
+    TrustedKey,
+    TrustStore,
+    sign_message,
+    signatures_from_json,
+)
 from finance.proofs.signatures import verify_message as verify_signed
 from finance.proofs.signing import Algorithm, public_key_pem
 
@@ -201,8 +207,6 @@ def test_manifest_is_jcs_with_every_file_and_no_clock(good: bytes, trust: TrustS
     # The signature file is JCS {"signatures": [...]} over the documented message.
     signatures = json.loads(parts["manifest.sig.json"])
     assert parts["manifest.sig.json"] == rfc8785.dumps(signatures)
-    from finance.proofs.signatures import signatures_from_json
-
     verify_signed(
         b"finance/bundle/v1\n" + manifest,
         signatures_from_json(signatures["signatures"]),
