@@ -43,6 +43,7 @@ from finance.proofs.signatures import (
 )
 from finance.proofs.signatures import verify_message as verify_signed
 from finance.proofs.signing import Algorithm, public_key_pem
+from tests.unit.test_checkpoint import EcdsaSigner
 
 ISSUED = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 REF = CheckpointRef(seq=42, tree_size=1000, root_hash=bytes(range(32)), issued_at=ISSUED)
@@ -159,6 +160,21 @@ def test_the_same_export_twice_gives_the_same_bytes(signer: LocalSigner, good: b
     changed = dict(FILES, **{"trust/keys.json": b'{"keys":[1]}'})
     _, other = build_bundle("acme", 100, 499, REF, changed, [("finance.local", signer)], TOOL)
     assert bundle_sha256(other) != bundle_sha256(good)
+
+
+def test_with_ecdsa_only_the_signature_file_differs(signer: LocalSigner) -> None:
+    """ECDSA signatures are randomised: two exports then differ in manifest.sig.json alone (the
+    documented limit of reproducibility), and both verify."""
+    ecdsa = EcdsaSigner()
+    pem = public_key_pem(ecdsa.public_key_spki()).encode()
+    trust = TrustStore.from_pems([(pem, Algorithm.ECDSA_P256_SHA256)])
+    builds = [build_bundle("acme", 100, 499, REF, FILES, [("s", ecdsa)], TOOL)[1] for _ in "ab"]
+    first, second = (members_of(data) for data in builds)
+    assert first["manifest.sig.json"] != second["manifest.sig.json"]
+    del first["manifest.sig.json"], second["manifest.sig.json"]
+    assert first == second
+    for data in builds:
+        assert dict(read_bundle(data, trust).files) == FILES
 
 
 def test_tar_metadata_is_fixed_and_members_sorted(good: bytes) -> None:
