@@ -8,6 +8,7 @@ process with one line per problem naming the variable, never a traceback.
 from __future__ import annotations
 
 import enum
+import re
 from pathlib import Path
 
 import platformdirs
@@ -38,6 +39,17 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+# Audit bundles are kept seven years by default (2,557 days, leap days included): the usual
+# retention for books and records (e.g. IRS, SOX section 802, HMRC six years plus the current
+# one). Set FINANCE_EXPORT_RETENTION_DAYS to your own regulatory period; in COMPLIANCE mode it
+# cannot be shortened once an object is written.
+EXPORT_RETENTION_DAYS_DEFAULT = 2_557
+EXPORT_RETENTION_DAYS_MAX = 36_500
+_S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX_RE = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")
+EXPORT_PREFIX_CHARS_MAX = 512
 
 
 def _default_data_dir() -> Path:
@@ -81,6 +93,17 @@ class Settings(BaseSettings):
     pkcs11_key_label: str = ""
     pkcs11_pin: SecretStr | None = None
 
+    # Where audit bundles go (docs/operations.md, "Audit export store"): a local directory
+    # (default <data_dir>/exports), or an S3 bucket with Object Lock when export_bucket is set.
+    export_dir: Path | None = None
+    export_bucket: str | None = None
+    export_prefix: str = ""
+    export_retention_days: int = Field(
+        default=EXPORT_RETENTION_DAYS_DEFAULT, ge=1, le=EXPORT_RETENTION_DAYS_MAX
+    )
+    export_kms_key_id: str | None = None
+    export_endpoint: str | None = None
+
     @field_validator("database_url", "admin_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -115,6 +138,50 @@ class Settings(BaseSettings):
             raise ValueError(f"lists {', '.join(repeated)} more than once")
         return value
 
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("export_bucket", "export_kms_key_id", "export_endpoint")
+    @classmethod
+    def _empty_export_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("export_bucket")
+    @classmethod
+    def _s3_bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _S3_BUCKET_RE.fullmatch(value) or ".." in value):
+            raise ValueError(
+                "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens"
+            )
+        return value
+
+    @field_validator("export_prefix")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        prefix = value.removesuffix("/")
+        if not prefix:
+            return ""
+        segments = prefix.split("/")
+        if (
+            len(prefix) > EXPORT_PREFIX_CHARS_MAX
+            or not _S3_PREFIX_RE.fullmatch(prefix)
+            or any(segment in (".", "..") for segment in segments)
+        ):
+            raise ValueError(
+                "must be a relative key prefix such as finance/exports: '/'-separated segments of"
+                " letters, digits and !_.*'()- (no '.' or '..' segment, no leading '/')"
+            )
+        return prefix
+
+    @field_validator("export_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -122,6 +189,32 @@ class Settings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"must be one of {', '.join(levels)}")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _one_export_store(self) -> Settings:
+        if self.export_bucket is not None:
+            if self.export_dir is not None:
+                raise ValueError(
+                    "FINANCE_EXPORT_DIR and FINANCE_EXPORT_BUCKET are both set: bundles go to one"
+                    " store, unset one of them"
+                )
+            return self
+        s3_only = sorted(
+            "FINANCE_" + name.upper()
+            for name in (
+                "export_prefix",
+                "export_retention_days",
+                "export_kms_key_id",
+                "export_endpoint",
+            )
+            if name in self.model_fields_set and getattr(self, name) not in (None, "")
+        )
+        if s3_only:
+            verb = "is" if len(s3_only) == 1 else "are"
+            raise ValueError(
+                f"{', '.join(s3_only)} {verb} only used with FINANCE_EXPORT_BUCKET, which is unset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:
@@ -182,6 +275,11 @@ class Settings(BaseSettings):
     @property
     def issuer_key_path(self) -> Path:
         return self.jwt_issuer_key or self.data_dir / "keys" / "token-issuer.pem"
+
+    @property
+    def export_directory(self) -> Path:
+        """The local bundle store's directory (when no bucket is set)."""
+        return self.export_dir or self.data_dir / "exports"
 
     @property
     def embedded_pgdata(self) -> Path:
