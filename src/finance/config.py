@@ -8,10 +8,11 @@ process with one line per problem naming the variable, never a traceback.
 from __future__ import annotations
 
 import enum
+import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +39,17 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+# Audit bundles are kept seven years by default (2,557 days, leap days included): the usual
+# retention for books and records (e.g. IRS, SOX section 802, HMRC six years plus the current
+# one). Set FINANCE_EXPORT_RETENTION_DAYS to your own regulatory period; in COMPLIANCE mode it
+# cannot be shortened once an object is written.
+EXPORT_RETENTION_DAYS_DEFAULT = 2_557
+EXPORT_RETENTION_DAYS_MAX = 36_500
+_S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX_RE = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")
+EXPORT_PREFIX_CHARS_MAX = 512
 
 
 def _default_data_dir() -> Path:
@@ -69,6 +81,29 @@ class Settings(BaseSettings):
 
     db_pool_max: int = Field(default=16, ge=1, le=200)
 
+    # Checkpoint signers (docs/operations.md, "Checkpoint signers"): AWS KMS keys, or keys in a
+    # PKCS#11 token, or else local Ed25519 key files (development only). Every comma-separated
+    # key co-signs every checkpoint, which is how a key hand-over works.
+    signer_key_file: str = ""
+    kms_key_id: str = ""
+    kms_region: str | None = None
+    signing_endpoint: str | None = None
+    pkcs11_module: str | None = None
+    pkcs11_token: str | None = None
+    pkcs11_key_label: str = ""
+    pkcs11_pin: SecretStr | None = None
+
+    # Where audit bundles go (docs/operations.md, "Audit export store"): a local directory
+    # (default <data_dir>/exports), or an S3 bucket with Object Lock when export_bucket is set.
+    export_dir: Path | None = None
+    export_bucket: str | None = None
+    export_prefix: str = ""
+    export_retention_days: int = Field(
+        default=EXPORT_RETENTION_DAYS_DEFAULT, ge=1, le=EXPORT_RETENTION_DAYS_MAX
+    )
+    export_kms_key_id: str | None = None
+    export_endpoint: str | None = None
+
     @field_validator("database_url", "admin_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -78,6 +113,75 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
+    @field_validator("kms_region", "pkcs11_module", "pkcs11_token", "pkcs11_pin")
+    @classmethod
+    def _empty_is_unset(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        if isinstance(value, SecretStr):
+            return value if value.get_secret_value() else None
+        return value or None
+
+    @field_validator("signing_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an https:// (or, for an emulator, http://) URL")
+        return value
+
+    @field_validator("signer_key_file", "kms_key_id", "pkcs11_key_label")
+    @classmethod
+    def _no_repeats(cls, value: str) -> str:
+        items = _split(value)
+        repeated = sorted({item for item in items if items.count(item) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
+        return value
+
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("export_bucket", "export_kms_key_id", "export_endpoint")
+    @classmethod
+    def _empty_export_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("export_bucket")
+    @classmethod
+    def _s3_bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and (not _S3_BUCKET_RE.fullmatch(value) or ".." in value):
+            raise ValueError(
+                "must be an S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens"
+            )
+        return value
+
+    @field_validator("export_prefix")
+    @classmethod
+    def _s3_prefix(cls, value: str) -> str:
+        prefix = value.removesuffix("/")
+        if not prefix:
+            return ""
+        segments = prefix.split("/")
+        if (
+            len(prefix) > EXPORT_PREFIX_CHARS_MAX
+            or not _S3_PREFIX_RE.fullmatch(prefix)
+            or any(segment in (".", "..") for segment in segments)
+        ):
+            raise ValueError(
+                "must be a relative key prefix such as finance/exports: '/'-separated segments of"
+                " letters, digits and !_.*'()- (no '.' or '..' segment, no leading '/')"
+            )
+        return prefix
+
+    @field_validator("export_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -85,6 +189,32 @@ class Settings(BaseSettings):
         if value.lower() not in levels:
             raise ValueError(f"must be one of {', '.join(levels)}")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _one_export_store(self) -> Settings:
+        if self.export_bucket is not None:
+            if self.export_dir is not None:
+                raise ValueError(
+                    "FINANCE_EXPORT_DIR and FINANCE_EXPORT_BUCKET are both set: bundles go to one"
+                    " store, unset one of them"
+                )
+            return self
+        s3_only = sorted(
+            "FINANCE_" + name.upper()
+            for name in (
+                "export_prefix",
+                "export_retention_days",
+                "export_kms_key_id",
+                "export_endpoint",
+            )
+            if name in self.model_fields_set and getattr(self, name) not in (None, "")
+        )
+        if s3_only:
+            verb = "is" if len(s3_only) == 1 else "are"
+            raise ValueError(
+                f"{', '.join(s3_only)} {verb} only used with FINANCE_EXPORT_BUCKET, which is unset"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_infrastructure(self) -> Settings:
@@ -104,6 +234,36 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_signer_backend(self) -> Settings:
+        problems = signer_problems(self)
+        if problems:
+            # One line per variable; load_settings splits them back (see _problems).
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def kms_key_ids(self) -> list[str]:
+        return _split(self.kms_key_id)
+
+    @property
+    def pkcs11_key_labels(self) -> list[str]:
+        return _split(self.pkcs11_key_label)
+
+    @property
+    def uses_pkcs11(self) -> bool:
+        return any((self.pkcs11_module, self.pkcs11_token, self.pkcs11_key_labels, self.pkcs11_pin))
+
+    @property
+    def uses_local_signer(self) -> bool:
+        return not self.kms_key_ids and not self.uses_pkcs11
+
+    @property
+    def signer_key_paths(self) -> list[Path]:
+        """The local signers' key files: FINANCE_SIGNER_KEY_FILE, else one in the data dir."""
+        configured = [Path(p).expanduser() for p in _split(self.signer_key_file)]
+        return configured or [self.data_dir / "keys" / "ledger-signer.pem"]
+
     @property
     def public_key_paths(self) -> list[Path]:
         return [Path(p.strip()) for p in self.jwt_public_keys.split(",") if p.strip()]
@@ -117,8 +277,81 @@ class Settings(BaseSettings):
         return self.jwt_issuer_key or self.data_dir / "keys" / "token-issuer.pem"
 
     @property
+    def export_directory(self) -> Path:
+        """The local bundle store's directory (when no bucket is set)."""
+        return self.export_dir or self.data_dir / "exports"
+
+    @property
     def embedded_pgdata(self) -> Path:
         return self.data_dir / "postgres"
+
+
+# Every signer is one HSM or KMS round trip per checkpoint; a hand-over needs two.
+SIGNERS_MAX = 4
+
+# Never echoed in a problem line.
+SECRET_FIELDS = frozenset({"pkcs11_pin"})
+
+PKCS11_VARIABLES = (
+    "FINANCE_PKCS11_MODULE",
+    "FINANCE_PKCS11_TOKEN",
+    "FINANCE_PKCS11_KEY_LABEL",
+    "FINANCE_PKCS11_PIN",
+)
+
+
+def signer_problems(settings: Settings) -> list[str]:
+    """One line per signer variable that cannot be used as set."""
+    kms, pkcs11 = bool(settings.kms_key_ids), settings.uses_pkcs11
+    problems = []
+    if kms and pkcs11:
+        problems.append(
+            "FINANCE_KMS_KEY_ID: cannot be combined with FINANCE_PKCS11_*; choose one signer"
+            " (KMS or PKCS#11)"
+        )
+    if pkcs11:
+        given = (
+            settings.pkcs11_module,
+            settings.pkcs11_token,
+            settings.pkcs11_key_labels,
+            settings.pkcs11_pin,
+        )
+        problems.extend(
+            f"{name}: must be set with the other PKCS#11 variables ({', '.join(PKCS11_VARIABLES)})"
+            for name, value in zip(PKCS11_VARIABLES, given, strict=True)
+            if not value
+        )
+    if settings.signer_key_file and (kms or pkcs11):
+        problems.append(
+            "FINANCE_SIGNER_KEY_FILE: cannot be combined with FINANCE_KMS_KEY_ID or"
+            " FINANCE_PKCS11_*; the local key file would not sign"
+        )
+    for name, value in (
+        ("FINANCE_SIGNING_ENDPOINT", settings.signing_endpoint),
+        ("FINANCE_KMS_REGION", settings.kms_region),
+    ):
+        if value and not kms:
+            problems.append(f"{name}: only used with FINANCE_KMS_KEY_ID, which is not set")
+    for name, items in (
+        ("FINANCE_SIGNER_KEY_FILE", _split(settings.signer_key_file)),
+        ("FINANCE_KMS_KEY_ID", settings.kms_key_ids),
+        ("FINANCE_PKCS11_KEY_LABEL", settings.pkcs11_key_labels),
+    ):
+        if len(items) > SIGNERS_MAX:
+            problems.append(f"{name}: at most {SIGNERS_MAX} keys co-sign, got {len(items)}")
+    production = settings.service_env is ServiceEnv.PRODUCTION
+    if production and settings.uses_local_signer:
+        problems.append(
+            "FINANCE_SIGNER_KEY_FILE: a local key file cannot sign checkpoints when"
+            " FINANCE_SERVICE_ENV=production (keys never leave the HSM/KMS): set"
+            " FINANCE_KMS_KEY_ID or FINANCE_PKCS11_*"
+        )
+    endpoint = settings.signing_endpoint
+    if production and kms and endpoint and not endpoint.startswith("https://"):
+        problems.append(
+            "FINANCE_SIGNING_ENDPOINT: must be https:// when FINANCE_SERVICE_ENV=production"
+        )
+    return problems
 
 
 def load_settings() -> Settings:
@@ -126,7 +359,20 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError([_describe(error) for error in exc.errors()]) from exc
+        raise ConfigError([line for error in exc.errors() for line in _problems(error)]) from exc
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _problems(error: object) -> list[str]:
+    """A whole-settings check reports lines that already name their variables; keep them."""
+    details = error if isinstance(error, dict) else {}
+    message = str(details.get("msg", "")).removeprefix("Value error, ")
+    if not details.get("loc") and message.startswith("FINANCE_"):
+        return message.split("\n")
+    return [_describe(error)]
 
 
 def _describe(error: object) -> str:
@@ -135,5 +381,6 @@ def _describe(error: object) -> str:
     variable = "FINANCE_" + str(location[0]).upper() if location else "settings"
     message = str(details.get("msg", "invalid value")).removeprefix("Value error, ")
     value = details.get("input")
-    shown = f" (got {value!r})" if location and isinstance(value, str | int) else ""
+    secret = str(location[0]) in SECRET_FIELDS if location else False
+    shown = f" (got {value!r})" if location and not secret and isinstance(value, str | int) else ""
     return f"{variable}: {message}{shown}"

@@ -1,4 +1,4 @@
-"""The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check,
+"""The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check, signer,
 verify, verify-receipt.
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from finance.adapters.postgres.integrity import run_checks
 from finance.adapters.postgres.migrate import MigrationError, migrate
 from finance.bootstrap import database_url
-from finance.cli import accounts, context, journal, tenants, tokens, verify
+from finance.cli import accounts, context, journal, signer, tenants, tokens, verify
 from finance.cli.output import CliError, console, emit_json, errors, table
 from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
@@ -37,6 +37,7 @@ app = typer.Typer(
 app.add_typer(tokens.app, name="token")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(signer.app, name="signer")
 app.command("post")(journal.post)
 app.command("balance")(journal.balance)
 app.command("verify")(verify.verify)

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
-from pkcs11.exceptions import PKCS11Error
-from pkcs11.types import SignMixin
+from pkcs11.exceptions import MultipleObjectsReturned, NoSuchKey, PKCS11Error
+from pkcs11.types import Object, SignMixin
 
 from finance.proofs.signing import Algorithm, SignerError, key_id, verify_signature
 
@@ -157,8 +157,26 @@ def _session(
             raise SignerError(f"PKCS#11 token {token_label!r}: {type(exc).__name__} {exc}") from exc
 
 
+def _find_key(
+    session: pkcs11.Session, object_class: ObjectClass, key_type: KeyType, label: str
+) -> Object:
+    """`session.get_key`, except that the search always ends inside the session. python-pkcs11's
+    get_key leaves its search open when a label matches two keys; the search is then finished by a
+    finalizer after the session closed, which prints a SessionHandleInvalid traceback."""
+    found = list(
+        session.get_objects(
+            {Attribute.CLASS: object_class, Attribute.KEY_TYPE: key_type, Attribute.LABEL: label}
+        )
+    )
+    if not found:
+        raise NoSuchKey(f"no {object_class.name} {key_type.name} key labelled {label!r}")
+    if len(found) > 1:
+        raise MultipleObjectsReturned(f"{len(found)} {object_class.name} keys labelled {label!r}")
+    return found[0]
+
+
 def _private_key(session: pkcs11.Session, label: str, spec: _Spec) -> SignMixin:
-    key = session.get_key(ObjectClass.PRIVATE_KEY, spec.key_type, label)
+    key = _find_key(session, ObjectClass.PRIVATE_KEY, spec.key_type, label)
     if not isinstance(key, SignMixin):
         raise SignerError(f"private key {label!r} cannot sign")
     return key
@@ -167,7 +185,7 @@ def _private_key(session: pkcs11.Session, label: str, spec: _Spec) -> SignMixin:
 def _export_public_key(session: pkcs11.Session, label: str, alg: Algorithm) -> bytes:
     """The public key object's curve point, checked against `alg`, as SPKI DER."""
     spec = _SPECS[alg]
-    public = session.get_key(ObjectClass.PUBLIC_KEY, spec.key_type, label)
+    public = _find_key(session, ObjectClass.PUBLIC_KEY, spec.key_type, label)
     if public[Attribute.EC_PARAMS] not in spec.ec_params:
         raise SignerError(f"key {label!r} is not on the curve {alg} needs")
     point = _unwrap_ec_point(bytes(public[Attribute.EC_POINT]), spec.public_point_bytes)

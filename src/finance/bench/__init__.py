@@ -1,0 +1,1 @@
+"""Benchmarks: figures printed by `finance bench`, never timed assertions in the test suite."""
