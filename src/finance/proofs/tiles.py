@@ -199,7 +199,7 @@ class TileLayout:
         the order they complete (by end, then height)."""
         if not 0 <= old_size <= new_size:
             raise ValueError(f"cannot grow a tree from {old_size} to {new_size}")
-        found = []
+        found: list[Subtree] = []
         height = self.tile_height
         while (1 << height) <= new_size:
             first = old_size >> height  # the first index whose end is past old_size
