@@ -17,6 +17,7 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg.rows import dict_row
 
+from finance.adapters.postgres.proof_integrity import merkle_problem
 from finance.domain.accounts import Side
 from finance.proofs.chain import ChainVerifier, entry_body, genesis_hash
 
@@ -194,6 +195,7 @@ CHECKS: tuple[tuple[str, Callable[[psycopg.Connection[Any], str], str | None]], 
     ("balances_match_journal", balance_drift),
     ("lines_match_entries", line_copies_problem),
     ("hash_chain", chain_problem),
+    ("merkle_checkpoints", merkle_problem),
 )
 
 
