@@ -37,7 +37,6 @@ from finance.proofs.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from finance.proofs.strict_json import b64decode_hash
 from finance.proofs.tiles import Subtree
 from finance.services.ports import (
     EntryRecord,
@@ -55,6 +54,7 @@ from tests.integration.helpers import (
     open_account,
     post_many,
 )
+from tests.proof_checks import verify_receipt
 from tests.signers import SIGNER_ID, FlakySigner, trust_for
 
 T = TypeVar("T")
@@ -236,25 +236,6 @@ def test_receipts_verify_against_the_signed_checkpoint(database: Database, seale
     with pytest.raises(LedgerRejection) as refused:
         sealed.proofs.receipt(sealed.tenant, ids[256], 1)
     assert refused.value.code is RejectCode.ENTRY_NOT_COVERED
-
-
-def verify_receipt(receipt: dict[str, Any], trust: TrustStore) -> SignedCheckpoint:
-    """What an offline verifier does with a receipt (docs/proofs.md 3.4)."""
-    assert receipt["type"] == "finance/entry-receipt/v1"
-    checkpoint = SignedCheckpoint.from_json(receipt["checkpoint"])
-    verify_checkpoint(checkpoint, trust)
-    entry = receipt["entry"]
-    assert entry["entry_id"] == receipt["leaf_index"]
-    digest = chain_hash(b64decode_hash(receipt["prev_hash"]), entry)
-    path = [b64decode_hash(value) for value in receipt["inclusion_path"]]
-    verify_inclusion(
-        receipt["leaf_index"],
-        checkpoint.body.tree_size,
-        leaf_hash(digest),
-        path,
-        checkpoint.body.root_hash,
-    )
-    return checkpoint
 
 
 def test_a_receipt_for_an_altered_entry_does_not_verify(database: Database, sealed: Sealed) -> None:
