@@ -1,4 +1,5 @@
-"""The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check.
+"""The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check,
+checkpoint(s).
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
 configuration), never a traceback.
@@ -20,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from finance.adapters.postgres.integrity import run_checks
 from finance.adapters.postgres.migrate import MigrationError, migrate
 from finance.bootstrap import database_url
-from finance.cli import accounts, context, journal, tenants, tokens
+from finance.cli import accounts, checkpoints, context, journal, tenants, tokens
 from finance.cli.output import CliError, console, emit_json, errors, table
 from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
@@ -38,6 +39,8 @@ app.add_typer(tenants.app, name="tenants")
 app.add_typer(accounts.app, name="accounts")
 app.command("post")(journal.post)
 app.command("balance")(journal.balance)
+app.command("checkpoint")(checkpoints.checkpoint)
+app.add_typer(checkpoints.app, name="checkpoints")
 
 
 @app.command()
