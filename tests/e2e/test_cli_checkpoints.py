@@ -40,13 +40,9 @@ def test_checkpoint_seals_signs_and_lists(
     assert (checkpoint.body.seq, checkpoint.body.tree_size) == (0, 3)
     assert checkpoint.body.origin == f"finance.local/{tenant}"
 
-    human = ok(env, "checkpoint", "--tenant", tenant)
-    assert human.out.splitlines()[0] == f"checkpoint 0 of finance.local/{tenant}: 3 entries"
-
     listed = json.loads(ok(env, "checkpoints", "list", "--tenant", tenant, "--json").out)
     assert [(c["seq"], c["status"], c["tree_size"]) for c in listed] == [(0, "signed", 3)]
     assert SignedCheckpoint.from_json(listed[0]["checkpoint"]) == checkpoint
-    assert "signed" in ok(env, "checkpoints", "list", "--tenant", tenant).out
 
 
 def test_checkpoint_refusals_are_one_line(
@@ -55,7 +51,6 @@ def test_checkpoint_refusals_are_one_line(
     env = environment(data_dir, database_url)
     empty = new_tenant(store)
     one_error_line(run(env, "checkpoint", "--tenant", empty), 1, "error: ledger_empty: ")
-    one_error_line(run(env, "checkpoint", "--tenant", "nobody"), 1, "error: tenant_not_found: ")
     frozen = environment(data_dir, database_url, FINANCE_WRITE_MODE="readonly")
     cash = open_account(store, empty, "cash")
     equity = open_account(store, empty, "equity", AccountType.EQUITY)
