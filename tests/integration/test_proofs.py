@@ -192,6 +192,13 @@ def test_inclusion_paths_match_the_merkle_log(sealed: Sealed) -> None:
             )
 
 
+@pytest.mark.parametrize(("index", "size"), [(5, 5), (-1, 5), (0, SIZES[-1] + 1)])
+def test_inclusion_outside_a_sealed_tree_is_refused(sealed: Sealed, index: int, size: int) -> None:
+    with pytest.raises(LedgerRejection) as refused:
+        sealed.proofs.inclusion_path(sealed.tenant, index, size)
+    assert refused.value.code is RejectCode.VALIDATION_FAILED
+
+
 def test_consistency_between_any_two_checkpoints(sealed: Sealed) -> None:
     """Stored for consecutive checkpoints, computed otherwise: the same proofs either way."""
     for first in range(len(SIZES)):

@@ -107,7 +107,7 @@ def test_checkpoints_and_receipts_are_as_documented() -> None:
         prev_checkpoint=bytes(32),
         issued_at=datetime(2026, 1, 31, 9, 15, 1, tzinfo=UTC),
     )
-    documented = {
+    documented: dict[str, str | int] = {
         "type": "finance/checkpoint/v1",
         "origin": "finance.local/acme",
         "tree_size": 1000,

@@ -325,6 +325,13 @@ class Proofs:
         caught_up_to = sealed.ledger_size
         while sealed.checkpoint is not None and sealed.checkpoint.tree_size < caught_up_to:
             sealed = self._seal_once(tenant_id, wait=True)
+        latest = self._sign_and_read_latest(tenant_id)
+        if not latest.is_signed and not self.status.state().degraded:
+            # A sealer issued a newer checkpoint while we signed: sign that one too, once.
+            latest = self._sign_and_read_latest(tenant_id)
+        return latest
+
+    def _sign_and_read_latest(self, tenant_id: str) -> StoredCheckpoint:
         self.sign_pending(tenant_id)
         latest = self.store(tenant_id, lambda tx: tx.latest_checkpoint(signed_only=False))
         if latest is None:
