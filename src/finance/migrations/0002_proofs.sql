@@ -16,7 +16,7 @@
 --   FN010 a checkpoint signed before its predecessor, or signatures that are not a JSON array
 
 -- One row per tenant ledger: where its Merkle log has been sealed to. `frontier` is the compact
--- range [0, tree_size) (proofs.md 2.F: popcount(tree_size) hashes of 32 bytes, largest subtree
+-- range [0, tree_size) (docs/proofs.md section 4: popcount(tree_size) hashes of 32 bytes, largest subtree
 -- first), so the next checkpoint's root needs only the new leaves. Only the checkpoint trigger
 -- below moves the head; the service writes the frontier that goes with it.
 CREATE TABLE proof_heads (
@@ -71,7 +71,7 @@ CREATE TABLE checkpoints (
 );
 CREATE INDEX checkpoints_unsigned ON checkpoints (tenant_id, seq) WHERE signatures IS NULL;
 
--- The RFC 9162 consistency proof from each checkpoint to the next (proofs.md 3.5): the
+-- The RFC 9162 consistency proof from each checkpoint to the next (docs/proofs.md section 5): the
 -- concatenated 32-byte hashes, at most 64 of them.
 CREATE TABLE checkpoint_consistency (
     tenant_id text NOT NULL,

@@ -1,5 +1,5 @@
 """Where the hashes of a Merkle proof come from when the tree is kept as tiles (docs/proofs.md
-3.1 "Storage"). Pure arithmetic: no I/O; the caller fetches what `TileLayout.reads` names and
+section 4). Pure arithmetic: no I/O; the caller fetches what `TileLayout.reads` names and
 hands the hashes back to `TileLayout.range_roots`.
 
 What is stored: the roots of the perfect subtrees whose height is a positive multiple of the tile
@@ -110,7 +110,7 @@ def consistency_ranges(old_size: int, new_size: int) -> tuple[Range, ...]:
 
 
 def frontier_ranges(size: int) -> tuple[Range, ...]:
-    """One range per hash of the compact range [0, size) (proofs.md 2.F), largest first."""
+    """One range per hash of the frontier of [0, size) (docs/proofs.md section 4)."""
     if size == 0:
         return ()
     return tuple((subtree.start, subtree.end) for subtree in range_subtrees(0, size))

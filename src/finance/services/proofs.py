@@ -1,4 +1,4 @@
-"""Signed proofs as use cases (docs/proofs.md 3.2-3.5): seal each tenant's Merkle log into
+"""Signed proofs as use cases (docs/proofs.md, sections 4-6): seal each tenant's Merkle log into
 checkpoints, sign them, and serve what auditors verify against them.
 
 Sealing a tenant is one transaction: lock its proof head (SKIP LOCKED, so sealers on several
@@ -175,7 +175,7 @@ class Proofs:
         self._signing_locks: dict[str, threading.Lock] = {}
 
     def origin(self, tenant_id: str) -> str:
-        """The checkpoint `origin`: which log, of which operator (docs/proofs.md 3.2)."""
+        """The checkpoint `origin`: which log, of which operator (docs/proofs.md, section 5)."""
         return f"{self.signer_id}/{tenant_id}"
 
     # Sealing ------------------------------------------------------------------------------
@@ -439,9 +439,9 @@ class Proofs:
     def receipt(
         self, tenant_id: str, entry_id: UUID, checkpoint_seq: int | None = None
     ) -> dict[str, Any]:
-        """The inclusion receipt of docs/proofs.md 3.4 for one entry, against the latest signed
-        checkpoint (or the signed checkpoint `checkpoint_seq`), verified before it is returned.
-        ENTRY_NOT_SEALED while no signed checkpoint covers the entry yet."""
+        """The inclusion receipt of docs/proofs.md section 6 for one entry, against the latest
+        signed checkpoint (or the signed checkpoint `checkpoint_seq`), verified before it is
+        returned. ENTRY_NOT_SEALED while no signed checkpoint covers the entry yet."""
 
         def work(tx: ProofTransaction) -> dict[str, Any]:
             sequence = tx.entry_sequence(entry_id)

@@ -1,5 +1,5 @@
 """/v1/checkpoints and /v1/journal/{id}/receipt: signed checkpoints and the proofs that tie
-entries and earlier checkpoints to them (docs/proofs.md 3.2-3.5).
+entries and earlier checkpoints to them (docs/proofs.md, sections 4-6).
 
 Signed objects are sent as their RFC 8785 bytes, so that what a client saves is byte for byte
 what an offline verifier parses (`SignedCheckpoint.from_bytes` refuses anything else).
