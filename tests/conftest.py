@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from finance.api.app import create_app
 from finance.auth.tokens import Role, TokenIssuer, TokenVerifier
 from finance.bootstrap import Container, SystemClock
 from finance.config import Settings, WriteMode
+from finance.proofs.signing import Signer
 from finance.services import ledger
 
 ISSUER = "finance-test"
@@ -93,7 +94,16 @@ def issuer() -> TokenIssuer:
     return TokenIssuer(ec.generate_private_key(ec.SECP256R1()), issuer=ISSUER, audience=AUDIENCE)
 
 
-def make_container(database: Database, issuer: TokenIssuer, **settings: object) -> Container:
+def make_container(
+    database: Database,
+    issuer: TokenIssuer,
+    *,
+    signers: Sequence[tuple[str, Signer]] = (),
+    with_sealer: bool = False,
+    **settings: object,
+) -> Container:
+    """The API's container on the test database: no checkpoint signer and no sealer thread
+    unless the test asks for them."""
     config = Settings(jwt_issuer=ISSUER, jwt_audience=AUDIENCE, **settings)  # type: ignore[arg-type]
     return Container(
         settings=config,
@@ -101,6 +111,8 @@ def make_container(database: Database, issuer: TokenIssuer, **settings: object) 
         store=PostgresLedgerStore(database),
         verifier=TokenVerifier([issuer.verification_key], issuer=ISSUER, audience=AUDIENCE),
         clock=SystemClock(),
+        signers=signers,
+        with_sealer=with_sealer,
     )
 
 

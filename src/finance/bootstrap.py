@@ -1,9 +1,11 @@
-"""The composition root: builds the database, store, token verifier and clock once, from
-validated settings (cosmicpython bootstrap, TigerBeetle "wire once")."""
+"""The composition root: builds the database, store, token verifier, clock, checkpoint
+signers and the sealer once, from validated settings (cosmicpython bootstrap, TigerBeetle
+"wire once")."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -17,6 +19,8 @@ from finance.adapters.postgres.embedded import (
 )
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import migrate
+from finance.adapters.postgres.proof_store import PostgresProofStore
+from finance.adapters.signers.local import LocalSigner
 from finance.auth.tokens import (
     TokenIssuer,
     TokenVerifier,
@@ -24,6 +28,11 @@ from finance.auth.tokens import (
     load_verification_keys,
 )
 from finance.config import ConfigError, ServiceEnv, Settings, WriteMode
+from finance.observability import PrometheusProofMetrics
+from finance.proofs.signing import Signer, SignerError
+from finance.services.ports import Clock
+from finance.services.proofs import Proofs
+from finance.workers.sealer import Sealer
 
 log = structlog.get_logger(__name__)
 
@@ -35,13 +44,28 @@ class SystemClock:
 
 @dataclass
 class Container:
+    """What the API and the workers share. `signers` sign checkpoints (none: checkpoints are
+    sealed and stay pending); `with_sealer` adds the background sealer, which the app starts
+    and stops with its lifespan (tests build containers without one unless they ask)."""
+
     settings: Settings
     database: Database
     store: PostgresLedgerStore
     verifier: TokenVerifier
     clock: SystemClock
+    signers: Sequence[tuple[str, Signer]] = ()
+    with_sealer: bool = False
+    proofs: Proofs = field(init=False)
+    sealer: Sealer | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.proofs = proof_service(self.settings, self.database, self.signers, self.clock)
+        if self.with_sealer:
+            self.sealer = Sealer(self.proofs, interval_s=self.settings.seal_interval)
 
     def close(self) -> None:
+        if self.sealer is not None:
+            self.sealer.stop()
         self.database.close()
 
 
@@ -118,16 +142,42 @@ def token_verifier(settings: Settings) -> TokenVerifier:
         raise ConfigError([f"token verification settings: {_reason(exc)}"]) from exc
 
 
+def proof_service(
+    settings: Settings, database: Database, signers: Sequence[tuple[str, Signer]], clock: Clock
+) -> Proofs:
+    return Proofs(
+        PostgresProofStore(database),
+        clock,
+        signer_id=settings.signer_id,
+        signers=signers,
+        metrics=PrometheusProofMetrics(),
+    )
+
+
+def default_signers(settings: Settings) -> list[tuple[str, Signer]]:
+    """The local Ed25519 key file <data_dir>/keys/ledger-signer.pem, created on first use.
+    (The HSM, KMS and configured key-file signers replace this when they are wired in.)"""
+    path = settings.data_dir / "keys" / "ledger-signer.pem"
+    try:
+        signer = LocalSigner(path)
+    except SignerError as exc:
+        raise ConfigError([f"FINANCE_DATA_DIR: checkpoint signer key {path}: {exc}"]) from exc
+    return [(settings.signer_id, signer)]
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return str(exc)
 
 
-def bootstrap(settings: Settings) -> Container:
-    """Everything the API needs. Token keys load first, so a configuration error stops the
-    process before any database is started."""
+def bootstrap(
+    settings: Settings, *, signers: Sequence[tuple[str, Signer]] | None = None
+) -> Container:
+    """Everything the API needs. Token keys and signers load first, so a configuration error
+    stops the process before any database is started."""
     verifier = token_verifier(settings)
+    chosen = default_signers(settings) if signers is None else list(signers)
     database = open_database(settings)
     problem = database.service_role_problem()
     if problem is not None:
@@ -141,4 +191,6 @@ def bootstrap(settings: Settings) -> Container:
         store=PostgresLedgerStore(database),
         verifier=verifier,
         clock=SystemClock(),
+        signers=chosen,
+        with_sealer=settings.runs_sealer,
     )

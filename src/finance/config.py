@@ -28,6 +28,15 @@ class WriteMode(enum.StrEnum):
     READONLY = "readonly"
 
 
+class Switch(enum.StrEnum):
+    ON = "on"
+    OFF = "off"
+
+
+# The checkpoint origin is f"{signer id}/{tenant id}": a host-like name, perhaps with a path.
+SIGNER_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._:@/-]{0,126}[A-Za-z0-9])?$"
+
+
 class LogFormat(enum.StrEnum):
     JSON = "json"
     CONSOLE = "console"
@@ -103,6 +112,12 @@ class Settings(BaseSettings):
     )
     export_kms_key_id: str | None = None
     export_endpoint: str | None = None
+
+    # Signed checkpoints (docs/proofs.md): the background sealer, how often it looks for new
+    # entries, and the name of this log's operator in every checkpoint's origin and signature.
+    sealer: Switch = Switch.ON
+    seal_interval: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
+    signer_id: str = Field(default="finance.local", pattern=SIGNER_ID_PATTERN)
 
     @field_validator("database_url", "admin_database_url")
     @classmethod
@@ -284,6 +299,11 @@ class Settings(BaseSettings):
     @property
     def embedded_pgdata(self) -> Path:
         return self.data_dir / "postgres"
+
+    @property
+    def runs_sealer(self) -> bool:
+        """A read-only service cannot store checkpoints, so it does not try."""
+        return self.sealer is Switch.ON and self.write_mode is WriteMode.READWRITE
 
 
 # Every signer is one HSM or KMS round trip per checkpoint; a hand-over needs two.

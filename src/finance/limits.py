@@ -68,3 +68,17 @@ AUDITOR_STATE_BYTES_MAX: Final = 64 * 1024 * 1024
 # With --max-age, a checkpoint dated further ahead of the verifier's clock than this is refused:
 # the log's clock (or the verifier's) is wrong.
 CHECKPOINT_FUTURE_SKEW_MAX_S: Final = 300
+
+# Signed proofs. A checkpoint adds at most this many entries to the Merkle log (a sealer that
+# fell far behind catches up over several checkpoints rather than in one long transaction);
+# entry hashes are read this many at a time; a sealer round handles at most this many tenants.
+CHECKPOINT_LEAVES_MAX: Final = 100_000
+SEAL_LEAF_BATCH: Final = 5_000
+SEAL_TENANTS_PER_ROUND_MAX: Final = 1_000
+# Unsigned checkpoints fetched per signing pass, and entries per read of an exported range.
+SIGN_BATCH: Final = 100
+ENTRY_RECORDS_BATCH: Final = 1_000
+# Retry-After of a receipt asked for before a signed checkpoint covers the entry.
+CHECKPOINT_RETRY_AFTER_S: Final = 2
+# How long `finance serve` waits for the sealer's round in progress when it stops.
+SEALER_STOP_TIMEOUT_S: Final = 15.0

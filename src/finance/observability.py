@@ -11,7 +11,7 @@ import sys
 from typing import TextIO
 
 import structlog
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from finance.config import LogFormat
 
@@ -21,6 +21,47 @@ REQUESTS = Counter(
 REQUEST_SECONDS = Histogram(
     "finance_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
+
+CHECKPOINTS_ISSUED = Counter(
+    "finance_checkpoints_issued_total", "Checkpoints sealed and stored (signed or not yet)"
+)
+CHECKPOINTS_SIGNED = Counter("finance_checkpoints_signed_total", "Checkpoints signed")
+CHECKPOINT_SIGNING_FAILURES = Counter(
+    "finance_checkpoint_signing_failures_total", "Failed attempts to sign a checkpoint"
+)
+CHECKPOINTS_UNSIGNED = Gauge(
+    "finance_checkpoints_unsigned", "Checkpoints waiting for the signer, all tenants"
+)
+CHECKPOINT_UNSIGNED_AGE = Gauge(
+    "finance_checkpoint_unsigned_oldest_seconds", "Age of the oldest checkpoint not yet signed"
+)
+# From the posting of the newest entry a checkpoint covers to its issue (stage="issued") and to
+# its signature (stage="signed"): how long an entry waits before it is provable.
+CHECKPOINT_LAG = Histogram(
+    "finance_checkpoint_lag_seconds",
+    "Checkpoint lag after commit",
+    ["stage"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+
+
+class PrometheusProofMetrics:
+    """The `ProofMetrics` port of `finance.services.proofs`, on the process's registry."""
+
+    def checkpoint_issued(self, lag_s: float) -> None:
+        CHECKPOINTS_ISSUED.inc()
+        CHECKPOINT_LAG.labels("issued").observe(lag_s)
+
+    def checkpoint_signed(self, lag_s: float) -> None:
+        CHECKPOINTS_SIGNED.inc()
+        CHECKPOINT_LAG.labels("signed").observe(lag_s)
+
+    def signing_failed(self) -> None:
+        CHECKPOINT_SIGNING_FAILURES.inc()
+
+    def unsigned_backlog(self, count: int, oldest_age_s: float) -> None:
+        CHECKPOINTS_UNSIGNED.set(count)
+        CHECKPOINT_UNSIGNED_AGE.set(oldest_age_s)
 
 
 def configure_logging(level: str, fmt: LogFormat, *, stream: TextIO | None = None) -> None:

@@ -17,7 +17,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from finance.adapters.signers.local import LocalSigner
+from finance.proofs.checkpoint import SignedCheckpoint, verify_checkpoint
 from tests.e2e.helpers import FINANCE, environment, one_error_line, run
+from tests.signers import trust_for
 
 READY_TIMEOUT_S = 40.0
 STOP_TIMEOUT_S = 20.0
@@ -131,12 +134,17 @@ def serving(env: dict[str, str], log: Path) -> Iterator[Server]:
 
 def test_serve_token_post_balance(data_dir: Path) -> None:
     tmp_path = data_dir
-    env = environment(tmp_path, None)
+    env = environment(tmp_path, None, FINANCE_SEAL_INTERVAL="0.2")
     assert "FINANCE_DATABASE_URL" not in env
 
     with serving(env, tmp_path / "serve.log") as server:
         ready = httpx2.get(f"{server.url}/readyz", timeout=5.0).json()
-        assert ready == {"status": "ready", "reason": "ok", "write_mode": "readwrite"}
+        assert ready == {
+            "status": "ready",
+            "reason": "ok",
+            "write_mode": "readwrite",
+            "unsigned_checkpoints": 0,
+        }
         assert (tmp_path / "postgres").is_dir()
 
         issued = run(env, "token", "issue", "--tenant", "demo", "--role", "admin")
@@ -180,6 +188,12 @@ def test_serve_token_post_balance(data_dir: Path) -> None:
             assert balance["balance"] == 1250
             assert http.get("/v1/trial-balance").json()["balanced"] is True
 
+            # The background sealer signs a checkpoint over the entry with the key it created.
+            checkpoint = wait_for_checkpoint(http)
+            signer = LocalSigner(tmp_path / "keys" / "ledger-signer.pem")
+            verify_checkpoint(checkpoint, trust_for(signer))
+            assert (checkpoint.body.tree_size, checkpoint.body.origin) == (1, "finance.local/demo")
+
             unauthenticated = httpx2.get(f"{server.url}/v1/accounts", timeout=5.0)
             assert unauthenticated.status_code == 401
             assert unauthenticated.headers["content-type"] == "application/problem+json"
@@ -211,7 +225,10 @@ def test_serve_token_post_balance(data_dir: Path) -> None:
     assert "Traceback" not in logs
     # The service logs JSON lines on stdout (the other commands log to stderr).
     request_logs = [json.loads(line) for line in server.stdout().splitlines()]
-    assert {"serve.start", "request"} <= {event["event"] for event in request_logs}
+    assert {"serve.start", "request", "sealer.started", "checkpoint.signed", "sealer.stopped"} <= {
+        event["event"] for event in request_logs
+    }
+    assert "sealer.started" not in frozen.stdout()  # a read-only service does not seal
     assert any(event.get("route") == "/v1/journal" for event in request_logs)
     assert token not in logs
     # Every process that used the embedded server has exited: it must have stopped too.
@@ -219,6 +236,17 @@ def test_serve_token_post_balance(data_dir: Path) -> None:
     assert postgres_stopped(pgdata, POSTGRES_STOP_TIMEOUT_S), (
         f"the embedded PostgreSQL (pid {postmaster_pid(pgdata)}) outlived finance serve"
     )
+
+
+def wait_for_checkpoint(http: httpx2.Client) -> SignedCheckpoint:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        latest = http.get("/v1/checkpoints/latest")
+        if latest.status_code == 200:
+            return SignedCheckpoint.from_bytes(latest.content)
+        assert latest.status_code == 404, latest.text
+        time.sleep(0.1)
+    raise AssertionError("the sealer signed no checkpoint")
 
 
 def test_serve_refuses_bad_configuration_in_one_line(data_dir: Path) -> None:

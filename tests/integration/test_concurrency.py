@@ -68,6 +68,7 @@ def assert_ledger_consistent(conn: Conn, tenant: str, entries: int) -> None:
         "balances_match_journal",
         "lines_match_entries",
         "hash_chain",
+        "merkle_checkpoints",
     ]
     assert all(r.ok for r in results), [r for r in results if not r.ok]
     rows = conn.execute(

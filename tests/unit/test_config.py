@@ -12,6 +12,7 @@ from finance.config import (
     LogFormat,
     ServiceEnv,
     Settings,
+    Switch,
     WriteMode,
     load_settings,
 )
@@ -289,6 +290,29 @@ def test_a_key_file_beside_kms_or_pkcs11_is_refused(monkeypatch: pytest.MonkeyPa
     assert problems[0].startswith("FINANCE_SIGNER_KEY_FILE: cannot be combined with")
 
 
+def test_checkpoint_defaults() -> None:
+    settings = load_settings()
+    assert settings.sealer is Switch.ON
+    assert settings.seal_interval == 1.0
+    assert settings.signer_id == "finance.local"
+    assert settings.runs_sealer
+
+
+def test_checkpoint_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINANCE_SEALER", "off")
+    monkeypatch.setenv("FINANCE_SEAL_INTERVAL", "0.25")
+    monkeypatch.setenv("FINANCE_SIGNER_ID", "ledger.example.com/acme-prod")
+    settings = load_settings()
+    assert (settings.sealer, settings.seal_interval) == (Switch.OFF, 0.25)
+    assert settings.signer_id == "ledger.example.com/acme-prod"
+    assert not settings.runs_sealer
+
+
+def test_a_read_only_service_runs_no_sealer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINANCE_WRITE_MODE", "readonly")
+    assert not load_settings().runs_sealer
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [("FINANCE_SIGNING_ENDPOINT", "http://127.0.0.1:5000"), ("FINANCE_KMS_REGION", "eu-west-1")],
@@ -376,3 +400,28 @@ def test_signer_problems_each_name_their_variable_on_their_own_line(
         "FINANCE_SIGNER_KEY_FILE",
     ]
     assert all("\n" not in problem for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FINANCE_SEALER", "yes"),
+        ("FINANCE_SEALER", "true"),
+        ("FINANCE_SEAL_INTERVAL", "0"),
+        ("FINANCE_SEAL_INTERVAL", "-1"),
+        ("FINANCE_SEAL_INTERVAL", "nan"),
+        ("FINANCE_SEAL_INTERVAL", "inf"),
+        ("FINANCE_SEAL_INTERVAL", "soon"),
+        ("FINANCE_SIGNER_ID", ""),
+        ("FINANCE_SIGNER_ID", "has space"),
+        ("FINANCE_SIGNER_ID", "trailing/"),
+        ("FINANCE_SIGNER_ID", "new\nline"),
+        ("FINANCE_SIGNER_ID", "x" * 129),
+    ],
+)
+def test_bad_checkpoint_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    problems = refused(monkeypatch, **{variable: value})
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{variable}: ")

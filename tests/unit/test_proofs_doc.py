@@ -88,3 +88,36 @@ def test_an_entry_hash_is_as_documented() -> None:
         b"finance/entry/v1\n" + genesis + rfc8785.dumps(documented_body)
     ).digest()
     assert chain.chain_hash(genesis, body) == documented
+
+
+def test_checkpoints_and_receipts_are_as_documented() -> None:
+    from finance.proofs.checkpoint import CHECKPOINT_PREFIX, CheckpointBody, body_hash
+    from finance.services.proofs import RECEIPT_TYPE
+
+    text = DOC.read_text(encoding="utf-8")
+    assert '"finance/checkpoint/v1\\n" ‖ JCS(body)' in text
+    assert CHECKPOINT_PREFIX == b"finance/checkpoint/v1\n"
+    assert f'"type": "{RECEIPT_TYPE}"' in text
+    body = CheckpointBody(
+        origin="finance.local/acme",
+        tree_size=1000,
+        root_hash=bytes(range(32)),
+        chain_head=bytes(range(32, 64)),
+        seq=42,
+        prev_checkpoint=bytes(32),
+        issued_at=datetime(2026, 1, 31, 9, 15, 1, tzinfo=UTC),
+    )
+    documented: dict[str, str | int] = {
+        "type": "finance/checkpoint/v1",
+        "origin": "finance.local/acme",
+        "tree_size": 1000,
+        "root_hash": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "chain_head": "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+        "seq": 42,
+        "prev_checkpoint": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "issued_at": "2026-01-31T09:15:01.000000Z",
+    }
+    section = text[text.index("### 4.2 Checkpoints") : text.index("### 4.3 ")]
+    assert set(re.findall(r'^  "(\w+)":', section, re.MULTILINE)) == set(documented)
+    expected = hashlib.sha256(b"finance/checkpoint/v1\n" + rfc8785.dumps(documented)).digest()
+    assert body_hash(body) == expected

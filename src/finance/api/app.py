@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -15,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from finance import __version__, limits
 from finance.api import problems
 from finance.api.guards import RequestGuard
-from finance.api.routers import accounts, health, journal
+from finance.api.routers import accounts, health, journal, proofs
 from finance.api.schemas import Problem
 from finance.bootstrap import Container
 from finance.config import WriteMode
@@ -37,17 +38,30 @@ _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{limits.REQUEST_ID_CHARS_MAX}}}")
 
 
 def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        """The background sealer runs while the app serves."""
+        if container.sealer is not None:
+            container.sealer.start()
+        try:
+            yield
+        finally:
+            if container.sealer is not None:
+                container.sealer.stop()
+
     app = FastAPI(
         title="Finance",
         version=__version__,
         summary="Multi-tenant double-entry ledger with verifiable hash chain",
         responses=_PROBLEM_RESPONSES,
+        lifespan=lifespan,
     )
     app.state.container = container
     problems.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(journal.router)
+    app.include_router(proofs.router)
     app.add_middleware(
         RequestGuard,
         read_only=container.settings.write_mode is WriteMode.READONLY,

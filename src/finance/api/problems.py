@@ -49,6 +49,11 @@ _STATUS: dict[str, int] = {
     RejectCode.ACCOUNT_ALREADY_CLOSED: 409,
     RejectCode.TENANT_NOT_FOUND: 403,
     RejectCode.TENANT_EXISTS: 409,
+    RejectCode.LEDGER_EMPTY: 409,
+    RejectCode.CHECKPOINT_NOT_FOUND: 404,
+    RejectCode.CHECKPOINT_NOT_SIGNED: 409,
+    RejectCode.ENTRY_NOT_SEALED: 409,
+    RejectCode.ENTRY_NOT_COVERED: 409,
     RejectCode.IDEMPOTENCY_KEY_REUSED: 409,
     RejectCode.IDEMPOTENCY_KEY_INVALID: 400,
     RejectCode.IDEMPOTENCY_KEY_MISSING: 400,
@@ -125,8 +130,23 @@ def internal_error() -> Response:
     return problem(500, "internal_error", "an unexpected error occurred; nothing was written")
 
 
+# Refusals that go away by themselves: the sealer will sign the checkpoint that covers it.
+_RETRY_AFTER_S: dict[str, int] = {
+    RejectCode.ENTRY_NOT_SEALED: limits.CHECKPOINT_RETRY_AFTER_S,
+    RejectCode.CHECKPOINT_NOT_SIGNED: limits.CHECKPOINT_RETRY_AFTER_S,
+}
+
+
 def rejection_response(exc: LedgerRejection) -> Response:
-    return problem(status_for(exc.code), exc.code.value, exc.detail, extra=exc.context or None)
+    retry_after = _RETRY_AFTER_S.get(exc.code)
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return problem(
+        status_for(exc.code),
+        exc.code.value,
+        exc.detail,
+        headers=headers,
+        extra=exc.context or None,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -20,8 +20,9 @@ from finance.domain.accounts import Account, AccountType, Side
 from finance.domain.entries import DEFAULT_TYPE, REVERSAL_TYPE, EntryDraft, Line, PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.domain.money import AMOUNT_MINOR_MAX
+from finance.proofs.strict_json import b64encode
 from finance.services.ledger import AccountBalance
-from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals
+from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals, StoredCheckpoint
 
 Metadata = Annotated[dict[StrictStr, StrictStr], Field(max_length=limits.METADATA_KEYS_MAX)]
 CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
@@ -300,6 +301,74 @@ class TrialBalanceOut(BaseModel):
     currencies: list[CurrencyTotalsOut] = Field(description="Totals over all accounts")
     accounts: list[TrialBalanceAccountOut] = Field(description="One page, in code order")
     next_cursor: str | None
+
+
+CHECKPOINTS_PATH = "/v1/checkpoints"
+
+
+class CheckpointOut(BaseModel):
+    """One checkpoint in a list: the summary, and the envelope exactly as it verifies."""
+
+    seq: int
+    tree_size: int
+    root_hash: str = Field(description="Base64 RFC 9162 root over entries 0..tree_size-1")
+    issued_at: datetime
+    status: str = Field(description="signed, or pending while it waits for the signer")
+    signed_at: datetime | None
+    checkpoint: dict[str, Any] = Field(
+        description="{body, signatures}: the signed checkpoint (no signatures while pending)"
+    )
+
+    @classmethod
+    def of(cls, stored: StoredCheckpoint) -> CheckpointOut:
+        return cls(
+            seq=stored.seq,
+            tree_size=stored.tree_size,
+            root_hash=b64encode(stored.body.root_hash),
+            issued_at=stored.body.issued_at,
+            status=checkpoint_status(stored),
+            signed_at=stored.signed_at,
+            checkpoint=stored.envelope().to_json(),
+        )
+
+
+def checkpoint_status(stored: StoredCheckpoint) -> str:
+    return "signed" if stored.is_signed else "pending"
+
+
+class CheckpointPage(BaseModel):
+    data: list[CheckpointOut]
+    next_cursor: str | None
+
+
+class CheckpointPendingOut(BaseModel):
+    """202 of POST /v1/checkpoints: issued, but the signer is down; it will be signed later."""
+
+    status: str = "pending"
+    reason: str
+    seq: int
+    checkpoint: dict[str, Any]
+
+
+class CheckpointRef(BaseModel):
+    seq: int
+    tree_size: int
+    root_hash: str
+
+    @classmethod
+    def of(cls, stored: StoredCheckpoint) -> CheckpointRef:
+        return cls(
+            seq=stored.seq, tree_size=stored.tree_size, root_hash=b64encode(stored.body.root_hash)
+        )
+
+
+class ConsistencyOut(BaseModel):
+    """RFC 9162 PROOF(from.tree_size, D[to.tree_size]), hashes in base64. Verify it with the
+    sizes and roots of the two signed checkpoints, never with these copies."""
+
+    from_: CheckpointRef = Field(alias="from", serialization_alias="from")
+    to: CheckpointRef
+    proof: list[str]
 
 
 class Problem(BaseModel):

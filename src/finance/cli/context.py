@@ -8,9 +8,10 @@ from typing import TypeVar
 
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.bootstrap import open_database
+from finance.bootstrap import SystemClock, default_signers, open_database, proof_service
 from finance.config import Settings, load_settings
 from finance.services.ports import LedgerTransaction
+from finance.services.proofs import Proofs
 
 T = TypeVar("T")
 
@@ -34,3 +35,8 @@ def in_tenant(config: Settings, tenant_id: str, work: Callable[[LedgerTransactio
     """Run one unit of work for a tenant, on a short-lived pool."""
     with database(config) as db:
         return PostgresLedgerStore(db)(tenant_id, work)
+
+
+def proofs(config: Settings, db: Database) -> Proofs:
+    """The proof use cases with the configured checkpoint signers."""
+    return proof_service(config, db, default_signers(config), SystemClock())

@@ -1,5 +1,5 @@
 """The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check, signer,
-verify, verify-receipt.
+checkpoint(s), verify, verify-receipt.
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
 configuration), never a traceback.
@@ -21,7 +21,7 @@ from psycopg_pool import PoolTimeout
 from finance.adapters.postgres.integrity import run_checks
 from finance.adapters.postgres.migrate import MigrationError, migrate
 from finance.bootstrap import database_url
-from finance.cli import accounts, context, journal, signer, tenants, tokens, verify
+from finance.cli import accounts, checkpoints, context, journal, signer, tenants, tokens, verify
 from finance.cli.output import CliError, console, emit_json, errors, table
 from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
@@ -42,6 +42,8 @@ app.command("post")(journal.post)
 app.command("balance")(journal.balance)
 app.command("verify")(verify.verify)
 app.command("verify-receipt")(verify.verify_receipt_command)
+app.command("checkpoint")(checkpoints.checkpoint)
+app.add_typer(checkpoints.app, name="checkpoints")
 
 
 @app.command()

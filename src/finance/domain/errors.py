@@ -37,6 +37,12 @@ class RejectCode(enum.StrEnum):
     ACCOUNT_ALREADY_CLOSED = "account_already_closed"
     TENANT_NOT_FOUND = "tenant_not_found"
     TENANT_EXISTS = "tenant_exists"
+    # Checkpoints and proofs.
+    LEDGER_EMPTY = "ledger_empty"
+    CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
+    CHECKPOINT_NOT_SIGNED = "checkpoint_not_signed"
+    ENTRY_NOT_SEALED = "entry_not_sealed"
+    ENTRY_NOT_COVERED = "entry_not_covered"
     # Idempotency.
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"

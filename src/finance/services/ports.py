@@ -6,7 +6,7 @@ does through it commits together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
@@ -14,6 +14,9 @@ from uuid import UUID
 
 from finance.domain.accounts import Account, Balance
 from finance.domain.entries import AccountState, PostedEntry
+from finance.proofs.checkpoint import CheckpointBody, SignedCheckpoint
+from finance.proofs.signatures import Signature
+from finance.proofs.tiles import Subtree
 
 T = TypeVar("T")
 
@@ -124,3 +127,136 @@ class TransactionRunner(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+# Proofs: the Merkle log, checkpoints and their signatures (services/proofs.py) --------------
+
+
+@dataclass(frozen=True)
+class ProofHead:
+    """Where a tenant's Merkle log is sealed to: its last checkpoint and the frontier of
+    [0, tree_size) that lets the next root be computed from the new leaves alone."""
+
+    tree_size: int
+    next_seq: int
+    root_hash: bytes | None
+    last_body_hash: bytes | None
+    last_issued_at: datetime | None
+    frontier: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class LeafSource:
+    """One entry as the Merkle log sees it: its chain hash (the leaf is SHA-256(0x00 || hash))
+    and when it was posted (for the checkpoint lag)."""
+
+    sequence: int
+    hash: bytes
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One entry as an auditor recomputes it: the canonical body (docs/proofs.md 3.2), its
+    chain hash and the previous entry's (the genesis hash for entry 0)."""
+
+    sequence: int
+    entry_id: UUID
+    body: dict[str, Any]
+    hash: bytes
+    prev_hash: bytes
+    posted_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as stored: signed (`signatures` set) or waiting for the signer (None).
+    `covers_posted_at` is the posting time of the newest entry it covers."""
+
+    body: CheckpointBody
+    signatures: tuple[Signature, ...] | None
+    signed_at: datetime | None
+    covers_posted_at: datetime
+
+    @property
+    def seq(self) -> int:
+        return self.body.seq
+
+    @property
+    def tree_size(self) -> int:
+        return self.body.tree_size
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signatures is not None
+
+    def envelope(self) -> SignedCheckpoint:
+        """{body, signatures}; a pending checkpoint has no signatures (and verifies as such)."""
+        return SignedCheckpoint(self.body, self.signatures or ())
+
+
+@dataclass(frozen=True)
+class ProofBacklog:
+    """A tenant with work for a sealer: entries past its last checkpoint, unsigned ones."""
+
+    tenant_id: str
+    unsealed_entries: int
+    unsigned_checkpoints: int
+
+
+@dataclass(frozen=True)
+class UnsignedSummary:
+    """Checkpoints waiting for the signer, over all tenants."""
+
+    count: int
+    oldest_issued_at: datetime | None
+
+
+class ProofTransaction(Protocol):
+    """One database transaction scoped to one tenant, over its Merkle log and checkpoints."""
+
+    tenant_id: str
+
+    # The log and its head.
+    def lock_proof_head(self, *, wait: bool) -> ProofHead | None:
+        """The head, locked until the transaction ends; None if another transaction holds it
+        and `wait` is false. LedgerRejection(TENANT_NOT_FOUND) if the tenant has no ledger."""
+        ...
+
+    def ledger_size(self) -> int: ...
+    def leaf_sources(self, start: int, stop: int) -> list[LeafSource]: ...
+    def entry_hashes(self, sequences: Collection[int]) -> dict[int, bytes]: ...
+    def merkle_nodes(self, subtrees: Collection[Subtree]) -> dict[Subtree, bytes]: ...
+    def insert_merkle_nodes(self, nodes: Sequence[tuple[Subtree, bytes]]) -> None: ...
+    def set_frontier(self, frontier: Sequence[bytes]) -> None: ...
+
+    # Checkpoints.
+    def insert_checkpoint(
+        self, body: CheckpointBody, body_bytes: bytes, body_hash: bytes
+    ) -> None: ...
+
+    def insert_consistency(self, from_seq: int, proof: Sequence[bytes]) -> None: ...
+    def stored_consistency(self, to_seq: int) -> list[bytes] | None: ...
+    def get_checkpoint(self, seq: int) -> StoredCheckpoint | None: ...
+    def latest_checkpoint(self, *, signed_only: bool) -> StoredCheckpoint | None: ...
+    def first_signed_checkpoint(self, min_tree_size: int) -> StoredCheckpoint | None: ...
+    def list_checkpoints(self, before_seq: int | None, limit: int) -> list[StoredCheckpoint]: ...
+    def unsigned_checkpoints(self, limit: int) -> list[StoredCheckpoint]: ...
+    def store_signatures(
+        self, seq: int, signatures: Sequence[Signature], signed_at: datetime
+    ) -> bool:
+        """False if the checkpoint is signed already or its predecessor is not yet."""
+        ...
+
+    # Entries.
+    def entry_sequence(self, entry_id: UUID) -> int | None: ...
+    def entry_records(self, start: int, stop: int) -> list[EntryRecord]: ...
+
+
+class ProofStore(Protocol):
+    """Runs proof work in one tenant transaction; and the two cross-tenant views a sealer and
+    the readiness probe need (tenant ids and counts only)."""
+
+    def __call__(self, tenant_id: str, work: Callable[[ProofTransaction], T]) -> T: ...
+    def backlog(self, tenants_max: int) -> list[ProofBacklog]: ...
+    def unsigned_summary(self) -> UnsignedSummary: ...

@@ -17,10 +17,17 @@ import psycopg
 from psycopg import IsolationLevel
 from psycopg.rows import dict_row
 
+from finance.adapters.postgres.proof_integrity import merkle_problem
 from finance.domain.accounts import Side
 from finance.proofs.chain import ChainVerifier, entry_body, genesis_hash
 
 _ROWS_PER_FETCH = 2_000
+# An entry's lines as `postings`, the input of `entry_body_from_row` (`e` is journal_entries).
+ENTRY_POSTINGS = (
+    "(SELECT array_agg(ARRAY[l.account_id::text, l.side, l.amount_minor::text, l.currency]"
+    "                  ORDER BY l.line_number)"
+    "   FROM journal_lines l WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id) AS postings"
+)
 # Debits minus credits of the lines `l` in a group, in numeric so no sum can overflow.
 _NET = (
     "sum(CASE WHEN l.side = 'debit' THEN l.amount_minor::numeric ELSE -l.amount_minor::numeric END)"
@@ -137,8 +144,9 @@ def chain_problem(conn: psycopg.Connection[Any], tenant: str) -> str | None:
         return "genesis hash does not match the ledger id and creation time"
     verifier = ChainVerifier(bytes(head[0]))
     for row in _entries_with_lines(conn, tenant):
+        body = entry_body_from_row(tenant, row)
         problem = verifier.feed(
-            int(row["sequence"]), bytes(row["prev_hash"]), bytes(row["hash"]), _body(tenant, row)
+            int(row["sequence"]), bytes(row["prev_hash"]), bytes(row["hash"]), body
         )
         if problem is not None:
             return f"chain breaks at entry {problem.sequence}: {problem.detail}"
@@ -151,17 +159,16 @@ def _entries_with_lines(conn: psycopg.Connection[Any], tenant: str) -> Iterator[
     with conn.transaction(), conn.cursor(name="chain_check", row_factory=dict_row) as cur:
         cur.itersize = _ROWS_PER_FETCH
         cur.execute(
-            "SELECT e.*, (SELECT array_agg(ARRAY[l.account_id::text, l.side,"
-            "                    l.amount_minor::text, l.currency] ORDER BY l.line_number)"
-            "               FROM journal_lines l"
-            "              WHERE l.tenant_id = e.tenant_id AND l.entry_id = e.id) AS postings"
-            " FROM journal_entries e WHERE e.tenant_id = %s ORDER BY e.sequence",
+            f"SELECT e.*, {ENTRY_POSTINGS} FROM journal_entries e WHERE e.tenant_id = %s"
+            " ORDER BY e.sequence",
             (tenant,),
         )
         yield from cur
 
 
-def _body(tenant: str, row: dict[str, Any]) -> dict[str, Any]:
+def entry_body_from_row(tenant: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The canonical body of a `journal_entries` row with its lines aggregated as `postings`
+    (ENTRY_POSTINGS: [account, side, amount, currency] text arrays in line order)."""
     postings = [
         (UUID(account), Side(side), int(amount), currency)
         for account, side, amount, currency in (row["postings"] or [])
@@ -188,6 +195,7 @@ CHECKS: tuple[tuple[str, Callable[[psycopg.Connection[Any], str], str | None]], 
     ("balances_match_journal", balance_drift),
     ("lines_match_entries", line_copies_problem),
     ("hash_chain", chain_problem),
+    ("merkle_checkpoints", merkle_problem),
 )
 
 

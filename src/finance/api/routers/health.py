@@ -1,4 +1,5 @@
-"""Probes and metrics: /healthz (process up), /readyz (database and schema), /metrics."""
+"""Probes and metrics: /healthz (process up), /readyz (database, schema and checkpoint signing),
+/metrics."""
 
 from __future__ import annotations
 
@@ -18,13 +19,26 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready, with the reason"}})
 def readyz(app: ContainerDep) -> JSONResponse:
+    """503 when the database cannot serve. 200 `degraded` when checkpoints cannot be signed:
+    postings go on and checkpoints queue, so the instance stays in rotation."""
     ok, reason = app.database.ready()
-    body = {
+    body: dict[str, object] = {
         "status": "ready" if ok else "not_ready",
         "reason": reason,
         "write_mode": app.settings.write_mode.value,
     }
-    return JSONResponse(body, status_code=200 if ok else 503)
+    if not ok:
+        return JSONResponse(body, status_code=503)
+    body["unsigned_checkpoints"] = app.proofs.unsigned_summary().count
+    signing = app.proofs.status.state()
+    if signing.degraded:
+        assert signing.since is not None
+        body.update(
+            status="degraded",
+            reason=signing.reason,
+            degraded_since=signing.since.isoformat(),
+        )
+    return JSONResponse(body)
 
 
 @router.get("/metrics", include_in_schema=False)
