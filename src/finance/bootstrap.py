@@ -20,7 +20,7 @@ from finance.adapters.postgres.embedded import (
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import migrate
 from finance.adapters.postgres.proof_store import PostgresProofStore
-from finance.adapters.signers.local import LocalSigner
+from finance.adapters.signers.select import open_signers
 from finance.auth.tokens import (
     TokenIssuer,
     TokenVerifier,
@@ -29,7 +29,7 @@ from finance.auth.tokens import (
 )
 from finance.config import ConfigError, ServiceEnv, Settings, WriteMode
 from finance.observability import PrometheusProofMetrics
-from finance.proofs.signing import Signer, SignerError
+from finance.proofs.signing import Signer
 from finance.services.ports import Clock
 from finance.services.proofs import Proofs
 from finance.workers.sealer import Sealer
@@ -155,14 +155,10 @@ def proof_service(
 
 
 def default_signers(settings: Settings) -> list[tuple[str, Signer]]:
-    """The local Ed25519 key file <data_dir>/keys/ledger-signer.pem, created on first use.
-    (The HSM, KMS and configured key-file signers replace this when they are wired in.)"""
-    path = settings.data_dir / "keys" / "ledger-signer.pem"
-    try:
-        signer = LocalSigner(path)
-    except SignerError as exc:
-        raise ConfigError([f"FINANCE_DATA_DIR: checkpoint signer key {path}: {exc}"]) from exc
-    return [(settings.signer_id, signer)]
+    """The configured checkpoint signers (KMS, PKCS#11 or local key files: open_signers), each
+    tried once, named FINANCE_SIGNER_ID in the signatures they make. ConfigError, one line per
+    unusable key, if any cannot sign."""
+    return [(settings.signer_id, signer) for signer in open_signers(settings)]
 
 
 def _reason(exc: BaseException) -> str:

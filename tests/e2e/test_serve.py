@@ -229,6 +229,9 @@ def test_serve_token_post_balance(data_dir: Path) -> None:
         event["event"] for event in request_logs
     }
     assert "sealer.started" not in frozen.stdout()  # a read-only service does not seal
+    [start] = [event for event in request_logs if event["event"] == "serve.start"]
+    # The start line names the key that signs, for operators to compare with what auditors pin.
+    assert start["signer_key_ids"] == [LocalSigner(tmp_path / "keys" / "ledger-signer.pem").key_id]
     assert any(event.get("route") == "/v1/journal" for event in request_logs)
     assert token not in logs
     # Every process that used the embedded server has exited: it must have stopped too.

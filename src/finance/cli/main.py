@@ -70,6 +70,7 @@ def serve(
         database="external" if config.database_url else f"embedded in {config.embedded_pgdata}",
         write_mode=config.write_mode.value,
         service_env=config.service_env.value,
+        signer_key_ids=[signer.key_id for _, signer in container.signers],
     )
     # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it unwinds through
     # the cleanup below and the embedded server's exit hook instead of killing the process.

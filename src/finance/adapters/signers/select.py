@@ -35,7 +35,7 @@ log = structlog.get_logger(__name__)
 # object (finance/checkpoint/v1, finance/range/v1, ...), so a trial signature can never pass for
 # the signature of a checkpoint.
 TRIAL_MESSAGE = b"finance/signer-check/v1\n"
-# FINANCE_SIGNER_ID arrives with the sealer; the trial signature only needs a placeholder.
+# The trial signature is thrown away, so the signer id it carries is never seen.
 TRIAL_SIGNER_ID = "finance.local"
 
 # A KMS that does not answer must not hold start-up (or a sealer round) for minutes.
@@ -61,7 +61,9 @@ def open_signers(settings: Settings) -> list[Signer]:
         variable, signers = _local_variable(settings), _local_signers(settings)
     check_signers(signers, variable)
     for name, signer in signers:
-        log.info("signer.ready", key=name, key_id=signer.key_id, alg=str(signer.alg))
+        # Debug: every CLI command opens the signers, and its stderr is for errors; `finance
+        # serve` names the active key ids in its start line.
+        log.debug("signer.ready", key=name, key_id=signer.key_id, alg=str(signer.alg))
     if settings.uses_local_signer and settings.service_env not in QUIET_LOCAL_ENVS:
         _warn_local_keys(signers, settings.service_env)
     return [signer for _, signer in signers]
