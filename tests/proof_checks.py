@@ -5,37 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from finance.proofs.chain import chain_hash
-from finance.proofs.checkpoint import SignedCheckpoint, verify_checkpoint
-from finance.proofs.merkle import leaf_hash, verify_inclusion
+import rfc8785
+
+from finance.proofs.checkpoint import SignedCheckpoint
+from finance.proofs.receipt import verify_receipt as receipt_verifier
 from finance.proofs.signatures import TrustStore
-from finance.proofs.strict_json import b64decode_hash
 from finance.services.ports import ProofBacklog, ProofStore, ProofTransaction, UnsignedSummary
 
 T = TypeVar("T")
 
 
 def verify_receipt(receipt: dict[str, Any], trust: TrustStore) -> SignedCheckpoint:
-    """docs/proofs.md 3.4: the checkpoint's signature, then the entry's hash and its inclusion
-    path against the tree size and root of that verified checkpoint (never the receipt's)."""
-    assert receipt["type"] == "finance/entry-receipt/v1"
-    assert set(receipt) == {
-        "type", "entry", "prev_hash", "leaf_index", "inclusion_path", "checkpoint"
-    }  # fmt: skip
-    checkpoint = SignedCheckpoint.from_json(receipt["checkpoint"])
-    verify_checkpoint(checkpoint, trust)
-    entry = receipt["entry"]
-    assert entry["entry_id"] == receipt["leaf_index"]
-    digest = chain_hash(b64decode_hash(receipt["prev_hash"]), entry)
-    path = [b64decode_hash(value) for value in receipt["inclusion_path"]]
-    verify_inclusion(
-        receipt["leaf_index"],
-        checkpoint.body.tree_size,
-        leaf_hash(digest),
-        path,
-        checkpoint.body.root_hash,
-    )
-    return checkpoint
+    """What an auditor runs on a served receipt: the offline verifier (docs/proofs.md section 6)
+    over its canonical bytes; the signed checkpoint it was proven against."""
+    return receipt_verifier(rfc8785.dumps(receipt), trust).checkpoint
 
 
 class OnlyTenants:

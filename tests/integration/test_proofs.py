@@ -30,7 +30,6 @@ from finance.proofs.checkpoint import (
 )
 from finance.proofs.merkle import (
     MerkleLog,
-    ProofError,
     leaf_hash,
     root,
     verify_consistency,
@@ -38,6 +37,7 @@ from finance.proofs.merkle import (
 )
 from finance.proofs.signatures import TrustStore
 from finance.proofs.tiles import Subtree
+from finance.proofs.verification import VerificationFailed
 from finance.services.ports import (
     EntryRecord,
     LeafSource,
@@ -255,7 +255,7 @@ def test_a_receipt_for_an_altered_entry_does_not_verify(database: Database, seal
     assert row is not None
     receipt = sealed.proofs.receipt(sealed.tenant, row[0])
     receipt["entry"]["postings"][0]["amount"] = "999999"
-    with pytest.raises(ProofError):
+    with pytest.raises(VerificationFailed, match="inclusion"):
         verify_receipt(receipt, sealed.trust)
 
 

@@ -92,7 +92,7 @@ def test_an_entry_hash_is_as_documented() -> None:
 
 def test_checkpoints_and_receipts_are_as_documented() -> None:
     from finance.proofs.checkpoint import CHECKPOINT_PREFIX, CheckpointBody, body_hash
-    from finance.services.proofs import RECEIPT_TYPE
+    from finance.proofs.receipt import RECEIPT_TYPE
 
     text = DOC.read_text(encoding="utf-8")
     assert '"finance/checkpoint/v1\\n" ‖ JCS(body)' in text

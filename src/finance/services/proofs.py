@@ -35,8 +35,8 @@ from finance.proofs.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from finance.proofs.receipt import receipt_json
 from finance.proofs.signing import Signer
-from finance.proofs.strict_json import b64encode
 from finance.proofs.tiles import (
     Range,
     TileBuilder,
@@ -59,7 +59,6 @@ from finance.services.ports import (
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
-RECEIPT_TYPE: Final = "finance/entry-receipt/v1"
 _ONE_MICROSECOND: Final = timedelta(microseconds=1)
 _LOST_RACES_MAX: Final = 3
 
@@ -462,14 +461,9 @@ class Proofs:
                 )
             except ProofError as exc:
                 raise InvariantViolation(f"receipt for entry {sequence}: {exc.reason}") from exc
-            return {
-                "type": RECEIPT_TYPE,
-                "entry": record.body,
-                "prev_hash": b64encode(record.prev_hash),
-                "leaf_index": sequence,
-                "inclusion_path": [b64encode(value) for value in path],
-                "checkpoint": checkpoint.envelope().to_json(),
-            }
+            return receipt_json(
+                record.body, record.prev_hash, sequence, path, checkpoint.envelope()
+            )
 
         return self.store(tenant_id, work)
 
