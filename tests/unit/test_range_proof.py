@@ -268,6 +268,16 @@ def set_posting(name: str, value: Any) -> Callable[[Package], None]:
     return lambda package: package["entries"][3]["postings"][1].__setitem__(name, value)
 
 
+def set_both_amounts(value: str) -> Callable[[Package], None]:
+    """A changed amount that still balances: only the chain can tell."""
+
+    def change(package: Package) -> None:
+        for posting in package["entries"][3]["postings"]:
+            posting["amount"] = value
+
+    return change
+
+
 SCHEMA_CASES: list[tuple[Callable[[Package], None], str]] = [
     (lambda p: p.__setitem__("type", "finance/entry-receipt/v1"), "type is 'finance/entry-rec"),
     (drop("consistency"), "package: missing fields ['consistency']"),
@@ -286,6 +296,8 @@ SCHEMA_CASES: list[tuple[Callable[[Package], None], str]] = [
     (set_entry(2, "reversal_of", "nope"), "entries[2].reversal_of"),
     (set_entry(2, "metadata", {"n": 1}), "entries[2].metadata"),
     (set_entry(2, "postings", []), "entries[2].postings"),
+    (lambda p: p["entries"][2]["postings"].pop(), "entries[2].postings must be a list of at least"),
+    (set_posting("currency", "EUR"), "entries[3]: debits and credits differ in EUR, USD"),
     (set_posting("amount", "-105"), "entries[3].postings[1].amount"),
     (set_posting("amount", "0105"), "entries[3].postings[1].amount"),
     (set_posting("amount", "9223372036854775808"), "entries[3].postings[1].amount"),
@@ -657,7 +669,8 @@ def replace_checkpoint_signatures(package: Package) -> None:
 
 
 TAMPERS: list[tuple[str, Callable[[Package], None], str, str]] = [
-    ("changed amount", set_posting("amount", "106"), "chain", "do not hash to end_hash"),
+    ("changed amount", set_both_amounts("106"), "chain", "do not hash to end_hash"),
+    ("changed amount, unbalanced", set_posting("amount", "106"), "schema", "debits and credits"),
     (
         "changed account",
         set_posting("account", "5d1f7a4e-0000-4000-8000-000000000001"),

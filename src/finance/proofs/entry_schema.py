@@ -101,8 +101,11 @@ def _check_times(body: dict[str, Any], where: str) -> None:
 
 
 def _check_postings(postings: object, where: str) -> None:
-    if type(postings) is not list or not postings:
-        raise InvalidProof(f"{where}.postings must be a non-empty list")
+    if type(postings) is not list or len(postings) < 2:
+        raise InvalidProof(f"{where}.postings must be a list of at least two postings")
+    # Debits minus credits per currency: a signed, chained entry that does not balance is still
+    # not a ledger entry, and an auditor should hear about it from the verifier.
+    net: dict[str, int] = {}
     for index, posting in enumerate(postings):
         if type(posting) is not dict or posting.keys() != POSTING_KEYS:
             if type(posting) is not dict:
@@ -125,6 +128,11 @@ def _check_postings(postings: object, where: str) -> None:
             )
         if type(currency) is not str or _CURRENCY.fullmatch(currency) is None:
             raise InvalidProof(f"{where}.postings[{index}].currency must be 3 capital letters")
+        signed = int(amount) if side == "debit" else -int(amount)
+        net[currency] = net.get(currency, 0) + signed
+    unbalanced = sorted(currency for currency, total in net.items() if total != 0)
+    if unbalanced:
+        raise InvalidProof(f"{where}: debits and credits differ in {', '.join(unbalanced)}")
 
 
 def _raise_keys(obj: dict[str, Any], keys: frozenset[str], where: str) -> None:
