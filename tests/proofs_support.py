@@ -12,50 +12,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
 from finance.proofs import chain
 from finance.proofs.checkpoint import CheckpointBody, SignedCheckpoint, body_hash, sign_checkpoint
 from finance.proofs.merkle import MerkleLog, leaf_hash
 from finance.proofs.range import build_range_package
 from finance.proofs.receipt import build_receipt
-from finance.proofs.signing import Algorithm, Signer, key_id
+from finance.proofs.signing import Signer
+from tests.signers import MemorySigner
 
 SIGNER_ID = "finance.test"
 CREATED_AT = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 NAMESPACE = uuid.UUID("6f1c1f4e-6d8b-4b53-9a3e-2f6f0e6a0c11")
 CASH = uuid.uuid5(NAMESPACE, "cash")
 SALES = uuid.uuid5(NAMESPACE, "sales")
-
-
-class MemorySigner:
-    """An Ed25519 key held in memory, implementing the Signer port."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self._key = ed25519.Ed25519PrivateKey.from_private_bytes(seed.to_bytes(32, "big"))
-        self._spki = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    @property
-    def alg(self) -> Algorithm:
-        return Algorithm.ED25519
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self._spki)
-
-    def public_key_spki(self) -> bytes:
-        return self._spki
-
-    def public_key_pem(self) -> bytes:
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message)
 
 
 def make_body(ledger_id: str, sequence: int, amount: int | None = None) -> dict[str, Any]:

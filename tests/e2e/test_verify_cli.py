@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 import rfc8785
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from finance.cli import main as cli_main
 from finance.proofs.checkpoint import SignedCheckpoint
-from finance.proofs.signing import Algorithm, key_id
 from tests.e2e.helpers import run
-from tests.proofs_support import MemorySigner, SyntheticLedger
+from tests.proofs_support import SyntheticLedger
+from tests.signers import EcdsaSigner, MemorySigner
 
 LEDGER = SyntheticLedger(64)
 CP_SMALL = LEDGER.issue(24)
@@ -162,10 +162,12 @@ def test_a_receipt(auditor: Auditor) -> None:
 
 
 def test_an_invalid_package_names_the_first_failed_check(auditor: Auditor) -> None:
-    changed = tampered(
-        LEDGER.package(5, 30, CP_FULL),
-        lambda p: p["entries"][3]["postings"][0].__setitem__("amount", "1"),
-    )
+    def change_amount(package: dict[str, Any]) -> None:
+        # Both sides of the entry, so it still balances: only the chain can tell.
+        for posting in package["entries"][3]["postings"]:
+            posting["amount"] = "1"
+
+    changed = tampered(LEDGER.package(5, 30, CP_FULL), change_amount)
     result = auditor.verify(auditor.write("bad.json", changed), "--public-key", auditor.key)
     assert (result.code, result.out) == (1, "")
     assert result.err_line == (
@@ -351,32 +353,3 @@ def test_the_command_runs_with_no_settings_and_creates_no_data_directory(tmp_pat
     assert len(usage.error_lines) == 1
     assert run(env, "verify-receipt", str(receipt), "--public-key", str(key)).code == 0
     assert list(home.iterdir()) == []
-
-
-class EcdsaSigner:
-    """An ECDSA P-256 key held in memory, implementing the Signer port."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self._spki = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    @property
-    def alg(self) -> Algorithm:
-        return Algorithm.ECDSA_P256_SHA256
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self._spki)
-
-    def public_key_spki(self) -> bytes:
-        return self._spki
-
-    def public_key_pem(self) -> bytes:
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))

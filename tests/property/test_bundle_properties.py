@@ -7,34 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finance.proofs.bundle import BundleError, CheckpointRef, build_bundle, read_bundle
 from finance.proofs.signatures import TrustStore
-from finance.proofs.signing import Algorithm, key_id, public_key_pem
-
-
-class MemorySigner:
-    """An Ed25519 signer with its key in memory (module-level hypothesis tests have no tmp_path)."""
-
-    alg = Algorithm.ED25519
-
-    def __init__(self) -> None:
-        self._key = ed25519.Ed25519PrivateKey.generate()
-        self._spki = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self.key_id = key_id(self._spki)
-
-    def public_key_spki(self) -> bytes:
-        return self._spki
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message)
-
+from finance.proofs.signing import Algorithm, public_key_pem
+from tests.signers import MemorySigner
 
 SIGNER = MemorySigner()
 TRUST = TrustStore.from_pems(

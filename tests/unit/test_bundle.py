@@ -43,7 +43,7 @@ from finance.proofs.signatures import (
 )
 from finance.proofs.signatures import verify_message as verify_signed
 from finance.proofs.signing import Algorithm, public_key_pem
-from tests.unit.test_checkpoint import EcdsaSigner
+from tests.signers import EcdsaSigner
 
 ISSUED = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 REF = CheckpointRef(seq=42, tree_size=1000, root_hash=bytes(range(32)), issued_at=ISSUED)

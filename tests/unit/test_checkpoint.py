@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import rfc8785
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from finance.adapters.signers.local import LocalSigner
 from finance.proofs.checkpoint import (
@@ -31,37 +29,14 @@ from finance.proofs.checkpoint import (
     verify_checkpoint_chain,
 )
 from finance.proofs.signatures import Signature, TrustedKey, TrustStore
-from finance.proofs.signing import Algorithm, Signer, SignerError, key_id, public_key_pem
+from finance.proofs.signing import Algorithm, Signer, SignerError, public_key_pem
+from tests.signers import EcdsaSigner
 
 ORIGIN = "ledger.example.com/acme-prod/gl"
 ISSUED = datetime(2025, 1, 1, 0, 0, 10, 123456, tzinfo=UTC)
 ROOT = hashlib.sha256(b"root").digest()
 HEAD = hashlib.sha256(b"head").digest()
 PREV = hashlib.sha256(b"prev").digest()
-
-
-class EcdsaSigner:
-    """An in-test ECDSA P-256 signer implementing the Signer protocol."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self._spki = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-    @property
-    def alg(self) -> Algorithm:
-        return Algorithm.ECDSA_P256_SHA256
-
-    @property
-    def key_id(self) -> str:
-        return key_id(self._spki)
-
-    def public_key_spki(self) -> bytes:
-        return self._spki
-
-    def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message, ec.ECDSA(hashes.SHA256()))
 
 
 def make_body(**changes: Any) -> CheckpointBody:

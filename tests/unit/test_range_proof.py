@@ -32,9 +32,9 @@ from tests.proofs_support import (
     CREATED_AT,
     NAMESPACE,
     SIGNER_ID,
-    MemorySigner,
     SyntheticLedger,
 )
+from tests.signers import MemorySigner
 
 Package = dict[str, Any]
 

@@ -19,7 +19,8 @@ from finance.proofs.signatures import TrustedKey, TrustStore
 from finance.proofs.signing import Signer
 from finance.proofs.state import AuditorState
 from finance.proofs.verification import VerificationFailed
-from tests.proofs_support import SIGNER_ID, MemorySigner, SyntheticLedger
+from tests.proofs_support import SIGNER_ID, SyntheticLedger
+from tests.signers import MemorySigner
 
 Receipt = dict[str, Any]
 
