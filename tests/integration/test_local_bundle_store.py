@@ -66,13 +66,16 @@ def test_a_writer_that_loses_the_race_after_its_check_does_not_replace(
     store: LocalBundleStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rival publishes between our existence check and our link: os.link must refuse."""
-    real_write = LocalBundleStore._write_temporary
+    from finance import files
+    from finance.adapters.bundle_stores import local
 
-    def rival_first(self: LocalBundleStore, name: str, data: bytes) -> str:
-        self.path_of(name).write_bytes(b"rival")
-        return real_write(self, name, data)
+    real_publish = files.publish_new_file
 
-    monkeypatch.setattr(LocalBundleStore, "_write_temporary", rival_first)
+    def rival_first(path: Path, data: bytes, *, mode: int) -> bool:
+        path.write_bytes(b"rival")
+        return real_publish(path, data, mode=mode)
+
+    monkeypatch.setattr(local, "publish_new_file", rival_first)  # the name the store calls
     with pytest.raises(BundleConflict):
         store.put(NAME, b"ours")
     assert store.get(NAME) == b"rival"

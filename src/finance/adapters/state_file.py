@@ -11,11 +11,9 @@ the other's advance is lost (never a corrupt file). An auditor runs them one aft
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
+from finance.files import replace_file
 from finance.limits import AUDITOR_STATE_BYTES_MAX
 from finance.proofs.errors import InvalidProof
 from finance.proofs.state import AuditorState
@@ -46,29 +44,7 @@ def load_state(path: Path) -> AuditorState:
 
 def save_state(path: Path, state: AuditorState) -> None:
     """Replace the file at `path` with `state`, atomically and durably."""
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        replace_file(path, state.to_bytes(), mode=STATE_FILE_MODE)
     except OSError as exc:
         raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(state.to_bytes())
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp_name, STATE_FILE_MODE)
-        os.replace(temp_name, path)
-        _fsync_directory(directory)
-    except OSError as exc:
-        raise StateFileError(f"cannot write state file {path}: {exc.strerror}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 from jwt.types import Options
 
 from finance import limits
+from finance.files import publish_new_file
 
 __all__ = [
     "TENANT_ID_PATTERN",
@@ -572,28 +572,8 @@ def _publish_new_key(path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as temp_file:
-            os.fchmod(temp_file.fileno(), 0o600)
-            temp_file.write(pem)
-            temp_file.flush()
-            os.fsync(temp_file.fileno())  # content is durable before the name points at it
-        try:
-            os.link(temp_name, path)  # atomic, and never replaces an existing key
-        except FileExistsError:
-            return  # another process won the race; its key is the one to use
-        _fsync_directory(path.parent)
-    finally:
-        os.unlink(temp_name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # False when another process won the race: its key is the one to use.
+    publish_new_file(path, pem, mode=0o600)
 
 
 def _read_private_key(path: Path) -> ec.EllipticCurvePrivateKey:

@@ -13,14 +13,13 @@ for tamper resistance against the host itself use the S3 store with Object Lock.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Final
 
+from finance.files import publish_new_file
 from finance.services.bundle_store import (
     BUNDLE_SUFFIX,
     BundleConflict,
@@ -63,25 +62,17 @@ class LocalBundleStore:
         if target.exists():
             return self._compare(target, digest, len(data))
         try:
-            temporary = self._write_temporary(name, data)
-        except OSError as exc:
-            raise BundleStoreError(f"cannot write {target}: {exc.strerror}") from exc
-        try:
-            os.link(temporary, target)
-        except FileExistsError:
-            # Another writer published this name between our check and our link.
-            return self._compare(target, digest, len(data))
+            created = publish_new_file(target, data, mode=FILE_MODE)
         except OSError as exc:
             if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
                 raise BundleStoreError(
                     f"the file system of {self._directory} does not support hard links, which "
                     "the export store needs to publish a bundle without ever replacing one"
                 ) from exc
-            raise BundleStoreError(f"cannot publish {target}: {exc.strerror}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-        _fsync_directory(self._directory)
+            raise BundleStoreError(f"cannot write {target}: {exc.strerror}") from exc
+        if not created:
+            # Another writer published this name between our check and our link.
+            return self._compare(target, digest, len(data))
         return StoredBundle(str(target), digest, len(data), already_stored=False)
 
     def get(self, name: str) -> bytes:
@@ -92,21 +83,6 @@ class LocalBundleStore:
             raise BundleNotFound(f"no bundle {target}") from None
         except OSError as exc:
             raise BundleStoreError(f"cannot read {target}: {exc.strerror}") from exc
-
-    def _write_temporary(self, name: str, data: bytes) -> str:
-        # mkstemp: a fresh name (mode 0600) that no other writer can be using.
-        fd, temporary = tempfile.mkstemp(dir=self._directory, prefix=f".{name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fchmod(handle.fileno(), FILE_MODE)
-                os.fsync(handle.fileno())
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        return temporary
 
     def _compare(self, target: Path, digest: str, size: int) -> StoredBundle:
         """An identical stored bundle is success (exports are deterministic); another is not."""
@@ -130,11 +106,3 @@ def _file_digest(path: Path) -> tuple[str, int]:
             sha256.update(chunk)
             size += len(chunk)
     return sha256.hexdigest(), size
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,15 +8,14 @@ the name exists, so the first writer wins and every racer ends up loading the sa
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from finance.files import publish_new_file
 from finance.proofs.signing import Algorithm, SignerError, key_id
 
 KEY_FILE_MODE = 0o600
@@ -89,29 +88,7 @@ def _create(path: Path) -> None:
     )
     try:
         path.parent.mkdir(mode=KEY_DIR_MODE, parents=True, exist_ok=True)
-        # mkstemp creates the file with mode 0600 whatever the umask.
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # False when another writer was first: its key is the one to use.
+        publish_new_file(path, pem, mode=KEY_FILE_MODE)
     except OSError as exc:
         raise SignerError(f"cannot create key file {path}") from exc
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(pem)
-            file.flush()
-            os.fsync(file.fileno())
-        with contextlib.suppress(FileExistsError):  # another writer won: use its key
-            os.link(temp_name, path)
-        _fsync_directory(path.parent)
-    except OSError as exc:
-        raise SignerError(f"cannot create key file {path}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the new name durable, so a crash cannot lose a key that has already signed."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
