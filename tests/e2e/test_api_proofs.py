@@ -177,7 +177,7 @@ def test_consistency_between_checkpoints_verifies(
 def bulk(api: TestClient, auth: dict[str, str], count: int) -> None:
     """Many entries fast, through the same ledger (not over HTTP)."""
     from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-    from tests.integration.helpers import append_entries_fast
+    from finance.bench.loader import append_entries_fast
     from tests.integration.helpers import open_account as open_in_store
 
     container = api.app.state.container  # type: ignore[attr-defined]

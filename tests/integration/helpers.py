@@ -21,7 +21,6 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.domain.accounts import AccountSpec, AccountType, Side
 from finance.domain.entries import EntryDraft, Line, PostedEntry
@@ -366,76 +365,6 @@ class Background:
 def balance_of(store: PostgresLedgerStore, tenant: str, account: UUID) -> ledger.AccountBalance:
     """The current balance of an account, through the service."""
     return store(tenant, lambda tx: ledger.account_balance(tx, account))
-
-
-def append_entries_fast(
-    database: Database, tenant: str, count: int, debit: UUID, credit: UUID
-) -> None:
-    """Append `count` transfers between two USD accounts as the owner, with the ledger's
-    triggers off (replica mode) and everything they would write written here instead: each
-    entry's body, chain hash and lines with their running totals, the balances and the chain
-    head, so that `finance check` passes on the result. Thousands of entries in well under a
-    second, for tests that need a long ledger rather than a realistic posting path."""
-    with database.admin() as conn, conn.transaction():
-        conn.execute("SET LOCAL session_replication_role = replica")
-        head = conn.execute(
-            "SELECT next_sequence, head_hash FROM ledger_heads WHERE tenant_id = %s FOR UPDATE",
-            (tenant,),
-        ).fetchone()
-        assert head is not None
-        sequence, prev = int(head[0]), bytes(head[1])
-        totals = {
-            row[0]: [int(row[1]), int(row[2]), int(row[3])]
-            for row in conn.execute(
-                "SELECT account_id, debits_posted, credits_posted, posting_sequence FROM balances"
-                " WHERE tenant_id = %s AND account_id = ANY(%s) FOR UPDATE",
-                (tenant, [debit, credit]),
-            )
-        }
-        posted_at = now()
-        entries, lines = [], []
-        for offset in range(count):
-            entry_id, amount = uuid.uuid4(), offset % 997 + 1
-            postings = [(debit, Side.DEBIT, amount, USD), (credit, Side.CREDIT, amount, USD)]
-            body = entry_body(
-                ledger_id=tenant, sequence=sequence, entry_uuid=entry_id, posted_at=posted_at,
-                effective_date=DAY, entry_type="JOURNAL", memo=None, source=None,
-                source_id=None, reversal_of=None, postings=postings, metadata={},
-            )  # fmt: skip
-            digest = chain_hash(prev, body)
-            entries.append((tenant, entry_id, sequence, digest, prev, posted_at, DAY, "JOURNAL"))
-            for number, (account, side, _, _) in enumerate(postings):
-                running = totals[account]
-                running[0 if side is Side.DEBIT else 1] += amount
-                running[2] += 1
-                lines.append(
-                    (tenant, entry_id, number, account, side.value, amount, USD, sequence, DAY,
-                     running[2], running[0], running[1])
-                )  # fmt: skip
-            sequence, prev = sequence + 1, digest
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,"
-                " effective_date, type, line_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 2)",
-                entries,
-            )
-            cur.executemany(
-                "INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side,"
-                " amount_minor, currency, entry_sequence, effective_date,"
-                " account_posting_sequence, debits_after, credits_after)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                lines,
-            )
-            cur.executemany(
-                "UPDATE balances SET debits_posted = %s, credits_posted = %s,"
-                " posting_sequence = %s WHERE tenant_id = %s AND account_id = %s",
-                [(*running, tenant, account) for account, running in totals.items()],
-            )
-        conn.execute(
-            "UPDATE ledger_heads SET next_sequence = %s, head_hash = %s, head_posted_at = %s"
-            " WHERE tenant_id = %s",
-            (sequence, prev, posted_at, tenant),
-        )
 
 
 def post_many(

@@ -18,6 +18,7 @@ from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.integrity import run_checks
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.proof_store import PostgresProofStore
+from finance.bench.loader import append_entries_fast
 from finance.bootstrap import SystemClock
 from finance.domain.accounts import AccountType
 from finance.domain.errors import LedgerRejection, RejectCode
@@ -49,7 +50,6 @@ from finance.services.ports import (
 )
 from finance.services.proofs import Proofs
 from tests.integration.helpers import (
-    append_entries_fast,
     new_tenant,
     open_account,
     post_many,

@@ -19,6 +19,7 @@ from psycopg import errors
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.proof_store import PostgresProofStore
+from finance.bench.loader import append_entries_fast
 from finance.bootstrap import SystemClock
 from finance.domain.accounts import AccountType
 from finance.proofs.checkpoint import CheckpointBody, body_hash
@@ -26,7 +27,6 @@ from finance.proofs.merkle import leaf_hash, root
 from finance.services.proofs import Proofs
 from tests.integration.helpers import (
     Conn,
-    append_entries_fast,
     new_tenant,
     now,
     open_account,
