@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -32,7 +32,7 @@ from finance.adapters.postgres.embedded import (
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import migrate
 from finance.domain.accounts import AccountSpec, AccountType, Side
-from finance.domain.entries import EntryDraft, Line
+from finance.domain.entries import EntryDraft, Line, PostedEntry
 from finance.services import ledger
 from finance.services.ports import LedgerTransaction
 
@@ -131,6 +131,13 @@ class RunResult:
         return percentile(self.latencies_ms, 99)
 
 
+def _poster(draft: EntryDraft) -> Callable[[LedgerTransaction], PostedEntry]:
+    def post(tx: LedgerTransaction) -> PostedEntry:
+        return ledger.post_entry(tx, draft, uuid.uuid4(), datetime.now(UTC))
+
+    return post
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     if not values:
         return 0.0
@@ -147,9 +154,11 @@ def post_entries(
     entries: int,
     workers: int,
     seed: int = 7,
+    on_commit: Callable[[int], None] | None = None,
 ) -> RunResult:
     """Post `entries` 2-line entries between random distinct accounts from `workers` threads.
-    Each worker posts its share; the wall time runs from the start signal to the last commit."""
+    Each worker posts its share; the wall time runs from the start signal to the last commit.
+    `on_commit(sequence)` is called right after each entry's transaction commits."""
     shares = [entries // workers + (1 if n < entries % workers else 0) for n in range(workers)]
     latencies: list[list[float]] = [[] for _ in range(workers)]
     start = threading.Barrier(workers + 1)
@@ -164,13 +173,10 @@ def post_entries(
                 debit, credit = rng.sample(accounts, 2)
                 draft = two_line_draft(debit, credit, rng.randint(1, 100_000))
                 began = time.perf_counter()
-                store(
-                    tenant.tenant_id,
-                    lambda tx, d=draft: ledger.post_entry(  # type: ignore[misc]
-                        tx, d, uuid.uuid4(), datetime.now(UTC)
-                    ),
-                )
+                posted = store(tenant.tenant_id, _poster(draft))
                 latencies[index].append((time.perf_counter() - began) * 1000)
+                if on_commit is not None:
+                    on_commit(posted.sequence)
         except BaseException as exc:  # noqa: BLE001 - reported after the join
             errors.append(exc)
 

@@ -21,7 +21,17 @@ from psycopg_pool import PoolTimeout
 from finance.adapters.postgres.integrity import run_checks
 from finance.adapters.postgres.migrate import MigrationError, migrate
 from finance.bootstrap import database_url
-from finance.cli import accounts, checkpoints, context, journal, signer, tenants, tokens, verify
+from finance.cli import (
+    accounts,
+    bench,
+    checkpoints,
+    context,
+    journal,
+    signer,
+    tenants,
+    tokens,
+    verify,
+)
 from finance.cli.output import CliError, console, emit_json, errors, table
 from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
@@ -44,6 +54,7 @@ app.command("verify")(verify.verify)
 app.command("verify-receipt")(verify.verify_receipt_command)
 app.command("checkpoint")(checkpoints.checkpoint)
 app.add_typer(checkpoints.app, name="checkpoints")
+app.add_typer(bench.app, name="bench")
 
 
 @app.command()
