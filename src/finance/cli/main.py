@@ -1,5 +1,5 @@
 """The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check, signer,
-checkpoint(s), verify, verify-receipt.
+checkpoint(s), export(s), verify, verify-receipt, bench.
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
 configuration), never a traceback.
@@ -26,6 +26,7 @@ from finance.cli import (
     bench,
     checkpoints,
     context,
+    export,
     journal,
     signer,
     tenants,
@@ -36,6 +37,7 @@ from finance.cli.output import CliError, console, emit_json, errors, table
 from finance.config import ConfigError, LogFormat
 from finance.domain.errors import InvariantViolation, LedgerRejection
 from finance.observability import configure_logging
+from finance.services.bundle_store import BundleStoreError
 
 app = typer.Typer(
     name="finance",
@@ -54,6 +56,8 @@ app.command("verify")(verify.verify)
 app.command("verify-receipt")(verify.verify_receipt_command)
 app.command("checkpoint")(checkpoints.checkpoint)
 app.add_typer(checkpoints.app, name="checkpoints")
+app.command("export")(export.export)
+app.add_typer(export.app, name="exports")
 app.add_typer(bench.app, name="bench")
 
 
@@ -197,6 +201,8 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.exit_code
     if isinstance(exc, LedgerRejection):
         return f"{exc.code.value}: {exc.detail}", 1
+    if isinstance(exc, BundleStoreError):
+        return f"export store: {exc}", 1
     if isinstance(exc, ConfigError):
         return "invalid configuration: " + "; ".join(exc.problems), 2
     if isinstance(exc, MigrationError):

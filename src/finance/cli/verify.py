@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from finance.adapters.state_file import StateFileError, load_state, save_state
 from finance.cli.output import CliError, console, errors
 from finance.limits import PROOF_PACKAGE_BYTES_MAX, RECEIPT_BYTES_MAX
+from finance.proofs.audit_bundle import verify_bundle
+from finance.proofs.bundle import BUNDLE_BYTES_MAX
 from finance.proofs.checkpoint import SignedCheckpoint
 from finance.proofs.range import verify_range_package
 from finance.proofs.receipt import verify_receipt
@@ -78,7 +80,9 @@ class _Verdict:
 
 
 def verify(
-    package: Annotated[Path, typer.Argument(help="Range proof package (JSON)")],
+    package: Annotated[
+        Path, typer.Argument(help="Range proof package (JSON) or audit bundle (tar)")
+    ],
     public_key: PublicKeys = None,
     trust: TrustFile = None,
     expect_start: Annotated[
@@ -96,19 +100,16 @@ def verify(
     state: StateFile = None,
     max_age: MaxAge = None,
 ) -> None:
-    """Verify a range proof package offline: signatures, completeness, order, chain, Merkle
-    root. Exit 0 valid, 1 invalid (naming the first failed check), 2 usage or I/O error."""
+    """Verify a range proof package or an audit bundle offline: signatures, completeness,
+    order, chain, Merkle root; for a bundle also its manifest, files and checkpoint chain.
+    Exit 0 valid, 1 invalid (naming the first failed check), 2 usage or I/O error."""
     store = trust_store(public_key or [], trust)
-    data = read_proof(package, PROOF_PACKAGE_BYTES_MAX)
-    if data[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC:
-        # Seam for audit bundles (design proofs.md 3.6): a tar is recognised by its content and
-        # goes to the bundle verifier, which checks the manifest, then calls
-        # verify_range_package and AuditorState.advance_chain with the bundle's checkpoints and
-        # their consistency proofs.
-        raise CliError(f"{package} is an audit bundle; bundles are not supported yet", 2)
+    data = read_proof(package, max(PROOF_PACKAGE_BYTES_MAX, BUNDLE_BYTES_MAX))
+    # An audit bundle is a tar, recognised by its content (docs/proofs.md section 9).
+    verifier = verify_bundle if _is_tar(data) else verify_range_package
 
     def run(current: AuditorState | None, now: datetime) -> _Verdict:
-        result = verify_range_package(
+        result = verifier(
             data,
             store,
             expect_start=expect_start,
@@ -120,6 +121,10 @@ def verify(
         return _Verdict(result.summary(), result.checkpoint, result.state)
 
     _report(run, state)
+
+
+def _is_tar(data: bytes) -> bool:
+    return data[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC
 
 
 def verify_receipt_command(

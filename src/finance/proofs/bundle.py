@@ -354,6 +354,16 @@ def read_bundle(data: bytes, trust: TrustStore, *, at: datetime | None = None) -
     )
 
 
+def unverified_files(data: bytes) -> dict[str, bytes]:
+    """The listed files of a bundle after the container checks only, with no manifest or
+    signature check: for an exporter comparing a stored bundle with a new one, never for an
+    auditor (who uses `read_bundle`)."""
+    _, contents = _read_members(bytes(data))
+    for reserved in _RESERVED:
+        contents.pop(reserved, None)
+    return contents
+
+
 def _read_members(data: bytes) -> tuple[str, dict[str, bytes]]:
     """The bundle directory's name and its files (path relative to it -> bytes)."""
     try:

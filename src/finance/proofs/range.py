@@ -468,6 +468,36 @@ def build_range_package(
     `ledger_created_at` is needed when the range starts at entry 0 (the genesis hash is made of
     it) and ignored otherwise. The package is checked as a verifier would, short of signatures,
     so a wrong frontier, proof or entry is a ValueError here and never reaches an auditor."""
+    package, _ = build_range_package_with_entries(
+        ledger_id=ledger_id,
+        entries=entries,
+        start_prev_hash=start_prev_hash,
+        left_frontier=left_frontier,
+        consistency=consistency,
+        checkpoint=checkpoint,
+        generated_at=generated_at,
+        package_id=package_id,
+        signers=signers,
+        ledger_created_at=ledger_created_at,
+    )
+    return package
+
+
+def build_range_package_with_entries(
+    *,
+    ledger_id: str,
+    entries: Sequence[dict[str, Any]],
+    start_prev_hash: bytes,
+    left_frontier: Sequence[bytes],
+    consistency: Sequence[bytes],
+    checkpoint: SignedCheckpoint,
+    generated_at: datetime,
+    package_id: UUID,
+    signers: Sequence[tuple[str, Signer]],
+    ledger_created_at: datetime | None = None,
+) -> tuple[bytes, list[bytes]]:
+    """`build_range_package`, also returning each entry's JCS bytes (an audit bundle's entries
+    file holds them), so an exporter canonicalizes every entry once."""
     if not entries or len(entries) > RANGE_ENTRIES_MAX:
         raise ValueError(f"a range package holds 1..{RANGE_ENTRIES_MAX} entries")
     try:
@@ -493,7 +523,7 @@ def build_range_package(
     except InvalidProof as exc:
         raise ValueError(f"cannot build a valid range package: {exc.reason}") from exc
     signatures = sign_message(statement_signing_bytes(statement), signers)
-    return canonical_object(
+    package = canonical_object(
         [
             ("type", canonical_dumps(PACKAGE_TYPE)),
             ("statement", rfc8785.dumps(statement.to_json())),
@@ -504,6 +534,7 @@ def build_range_package(
             ("checkpoint", checkpoint.to_bytes()),
         ]
     )
+    return package, entries_jcs
 
 
 def _genesis_for(

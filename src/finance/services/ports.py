@@ -251,6 +251,13 @@ class ProofTransaction(Protocol):
     # Entries.
     def entry_sequence(self, entry_id: UUID) -> int | None: ...
     def entry_records(self, start: int, stop: int) -> list[EntryRecord]: ...
+    def ledger_created_at(self) -> datetime:
+        """When the ledger was opened: what its genesis hash is made of."""
+        ...
+
+    def first_sequence_posted_at_or_after(self, moment: datetime) -> int:
+        """The first entry posted at or after `moment`; the ledger size if there is none."""
+        ...
 
 
 class ProofStore(Protocol):

@@ -422,6 +422,32 @@ class Proofs:
 
         return self.store(tenant_id, work)
 
+    def size_consistency(self, tenant_id: str, old_size: int, to_seq: int) -> list[bytes]:
+        """PROOF(old_size, D[tree_size of checkpoint to_seq]): from any sealed size (a range
+        package's last entry + 1) to a checkpoint, verified against the stored roots."""
+
+        def work(tx: ProofTransaction) -> list[bytes]:
+            target = tx.get_checkpoint(to_seq)
+            if target is None:
+                raise _checkpoint_not_found(f"checkpoint {to_seq} does not exist")
+            if not 0 < old_size <= target.tree_size:
+                raise _invalid(f"size {old_size} is outside checkpoint {to_seq}'s tree")
+            if old_size == target.tree_size:
+                return []
+            ranges = consistency_ranges(old_size, target.tree_size)
+            proof = self._range_roots(tx, ranges)
+            old_root = self._range_roots(tx, frontier_ranges(old_size))
+            _verified_consistency(
+                old_size,
+                target.tree_size,
+                Frontier(old_size, old_root).root(),
+                target.body.root_hash,
+                proof,
+            )
+            return proof
+
+        return self.store(tenant_id, work)
+
     def frontier(self, tenant_id: str, size: int) -> Frontier:
         """The compact range [0, size) of a sealed size: a range proof's `left_frontier`."""
         if size < 0:
@@ -468,6 +494,16 @@ class Proofs:
         return self.store(tenant_id, work)
 
     # Entries for export -------------------------------------------------------------------
+
+    def ledger_size(self, tenant_id: str) -> int:
+        return self.store(tenant_id, lambda tx: tx.ledger_size())
+
+    def ledger_created_at(self, tenant_id: str) -> datetime:
+        return self.store(tenant_id, lambda tx: tx.ledger_created_at())
+
+    def first_sequence_posted_at_or_after(self, tenant_id: str, moment: datetime) -> int:
+        """The first entry posted at or after `moment`, or the ledger size if none was."""
+        return self.store(tenant_id, lambda tx: tx.first_sequence_posted_at_or_after(moment))
 
     def entries(
         self,

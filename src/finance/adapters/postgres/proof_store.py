@@ -278,6 +278,33 @@ class PostgresProofTx:
             for row in rows
         ]
 
+    def ledger_created_at(self) -> datetime:
+        row = self._one("SELECT created_at FROM ledger_heads WHERE tenant_id = %(tenant)s", {})
+        if row is None:
+            raise LedgerRejection(RejectCode.TENANT_NOT_FOUND, f"no ledger for {self.tenant_id}")
+        created_at: datetime = row["created_at"]
+        return created_at
+
+    def first_sequence_posted_at_or_after(self, moment: datetime) -> int:
+        # Posting times never go backwards along the chain (0001 enforces it), so a binary
+        # search over sequence numbers finds the boundary in about log2(size) primary-key
+        # lookups, without an index on posted_at that every posting would have to maintain.
+        low, high = 0, self.ledger_size()
+        while low < high:
+            middle = (low + high) // 2
+            row = self._one(
+                "SELECT posted_at FROM journal_entries"
+                " WHERE tenant_id = %(tenant)s AND sequence = %(sequence)s",
+                {"sequence": middle},
+            )
+            if row is None:
+                raise InvariantViolation(f"entry {middle} of {self.tenant_id} is missing")
+            if row["posted_at"] >= moment:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
 
 def _optional_bytes(value: object) -> bytes | None:
     return None if value is None else bytes(value)  # type: ignore[call-overload]
