@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from finance.adapters.signers.local import LocalSigner
 from finance.proofs.signatures import TrustedKey, TrustStore
-from finance.proofs.signing import Algorithm, SignerError, key_id
+from finance.proofs.signing import Algorithm, Signer, SignerError, key_id
 
 SIGNER_ID = "finance.local"
 
@@ -101,5 +101,6 @@ class FlakySigner:
         self._down.clear()
 
 
-def trust_for(*signers: FlakySigner | LocalSigner) -> TrustStore:
-    return TrustStore(TrustedKey(s.key_id, Algorithm.ED25519, s.public_key_spki()) for s in signers)
+def trust_for(*signers: Signer) -> TrustStore:
+    """The trust store of an auditor who pinned these signers' public keys."""
+    return TrustStore(TrustedKey(s.key_id, s.alg, s.public_key_spki()) for s in signers)

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,9 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from finance.cli import main as cli_main
 from finance.proofs.checkpoint import SignedCheckpoint
 from tests.e2e.helpers import run
+from tests.e2e.verifying import Auditor
 from tests.proofs_support import SyntheticLedger
 from tests.signers import EcdsaSigner, MemorySigner
 
@@ -42,58 +40,14 @@ VALID_LINE = (
 COVERS = "invalid: expect: the package covers entries 5..30"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_line(self) -> str:
-        lines = self.err.splitlines()
-        assert len(lines) == 1, self.err
-        return lines[0]
-
-
-class Auditor:
-    """Files in a temporary directory and the `finance` command run in this process."""
-
-    def __init__(
-        self, root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        self.root = root
-        self._capsys = capsys
-        self._monkeypatch = monkeypatch
-        # main() would configure process-wide logging; the commands under test log nothing.
-        monkeypatch.setattr(cli_main, "log_to_stderr", lambda: None)
-        self.key = self.write("key.pem", MemorySigner().public_key_pem())
-        self.package = self.write("package.json", LEDGER.package(5, 30, CP_FULL))
-
-    def write(self, name: str, data: bytes) -> str:
-        path = self.root / name
-        path.write_bytes(data)
-        return str(path)
-
-    def finance(self, *args: str) -> Outcome:
-        self._monkeypatch.setattr(sys, "argv", ["finance", *args])
-        self._capsys.readouterr()
-        try:
-            cli_main.main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = self._capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    def verify(self, *args: str) -> Outcome:
-        return self.finance("verify", *args)
-
-
 @pytest.fixture
 def auditor(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Auditor:
-    return Auditor(tmp_path, capsys, monkeypatch)
+    auditor = Auditor(tmp_path, capsys, monkeypatch)
+    auditor.key = auditor.write("key.pem", MemorySigner().public_key_pem())
+    auditor.package = auditor.write("package.json", LEDGER.package(5, 30, CP_FULL))
+    return auditor
 
 
 def tampered(data: bytes, change: Callable[[dict[str, Any]], None]) -> bytes:
@@ -289,11 +243,6 @@ def test_usage_and_io_errors(auditor: Auditor) -> None:
     rsa_key = auditor.write("rsa.pem", rsa_pem())
     bad_trust = auditor.write("trust.json", b"{")
     corrupt_state = auditor.write("state.json", b"[]")
-    bundle = io.BytesIO()
-    with tarfile.open(fileobj=bundle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        info = tarfile.TarInfo("manifest.json")
-        tar.addfile(info, io.BytesIO(b""))
-    bundle_path = auditor.write("bundle.tar", bundle.getvalue())
     cases: list[tuple[list[str], str]] = [
         ([missing, "--public-key", auditor.key], f"error: cannot read {missing}: No such file"),
         ([auditor.package, "--public-key", missing], "error: cannot read public key"),
@@ -306,10 +255,6 @@ def test_usage_and_io_errors(auditor: Auditor) -> None:
             f"error: state file {corrupt_state} is not a valid state",
         ),
         (
-            [bundle_path, "--public-key", auditor.key],
-            f"error: {bundle_path} is an audit bundle; bundles are not supported yet",
-        ),
-        (
             [auditor.package, "--public-key", auditor.key, "--expect-end", "-1"],
             "error: Invalid value",
         ),
@@ -320,6 +265,16 @@ def test_usage_and_io_errors(auditor: Auditor) -> None:
         assert result.code == 2, (args, result)
         assert result.out == ""
         assert result.err_line.startswith(starts), (args, result.err)
+
+
+def test_a_tar_goes_to_the_bundle_verifier(auditor: Auditor) -> None:
+    bundle = io.BytesIO()
+    with tarfile.open(fileobj=bundle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(tarfile.TarInfo("manifest.json"), io.BytesIO(b""))
+    bundle_path = auditor.write("bundle.tar", bundle.getvalue())
+    result = auditor.verify(bundle_path, "--public-key", auditor.key)
+    assert result.code == 1
+    assert result.err_line.startswith("invalid: bundle: member 'manifest.json' is outside")
 
 
 def test_an_unwritable_state_file_is_an_io_error(auditor: Auditor) -> None:

@@ -21,7 +21,6 @@ from finance.domain.accounts import AccountType
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.proofs.audit_bundle import verify_bundle
 from finance.proofs.bundle import CheckpointRef, build_bundle, read_bundle
-from finance.proofs.signatures import TrustedKey, TrustStore
 from finance.proofs.signing import Signer
 from finance.proofs.state import AuditorState
 from finance.proofs.verification import VerificationFailed
@@ -29,7 +28,7 @@ from finance.services.bundle_store import BundleConflict
 from finance.services.export import DateRange, Exporter, ExportResult, SequenceRange
 from finance.services.proofs import Proofs
 from tests.integration.helpers import new_tenant, open_account, post_many, raises_sqlstate
-from tests.signers import SIGNER_ID, EcdsaSigner, FlakySigner, MemorySigner
+from tests.signers import SIGNER_ID, EcdsaSigner, FlakySigner, MemorySigner, trust_for
 
 
 @dataclass
@@ -51,10 +50,6 @@ def exporter_for(
     return Exporter(
         proofs, bundles or InMemoryBundleStore(), PostgresExportLog(database), SystemClock()
     )
-
-
-def trust(signer: Signer) -> TrustStore:
-    return TrustStore([TrustedKey(signer.key_id, signer.alg, signer.public_key_spki())])
 
 
 def new_ledger(store: PostgresLedgerStore, entries: int) -> Ledger:
@@ -79,14 +74,14 @@ def test_an_export_verifies_offline_and_is_recorded(
     result = exporter.export(ledger.tenant, SequenceRange(2, 9))
 
     data = stored_bytes(exporter, result)
-    verified = verify_bundle(data, trust(signer), expect_start=2, expect_end=9)
+    verified = verify_bundle(data, trust_for(signer), expect_start=2, expect_end=9)
     statement = verified.range.statement
     assert (statement.ledger_id, statement.start_id, statement.end_id) == (ledger.tenant, 2, 9)
     # Nothing was sealed before: the export sealed the whole ledger and proved the range
     # against that checkpoint, with a consistency proof from entry 10 on.
     assert verified.checkpoint.body.tree_size == 12
     assert verified.checkpoint.body.origin == f"{SIGNER_ID}/{ledger.tenant}"
-    files = read_bundle(data, trust(signer)).files
+    files = read_bundle(data, trust_for(signer)).files
     assert sorted(files) == [
         "checkpoints/000000.json",
         "entries/00000000002-00000000009.jsonl",
@@ -126,7 +121,7 @@ def test_a_range_from_genesis_carries_the_genesis(
     signer = MemorySigner(seed=5)
     exporter = exporter_for(database, signer)
     result = exporter.export(ledger.tenant, SequenceRange(0, 3))
-    verified = verify_bundle(stored_bytes(exporter, result), trust(signer))
+    verified = verify_bundle(stored_bytes(exporter, result), trust_for(signer))
     genesis = verified.range.statement.genesis
     assert genesis is not None
     assert genesis.ledger_id == ledger.tenant
@@ -140,7 +135,7 @@ def test_since_checkpoint_proves_consistency_and_advances_the_auditor(
     exporter = exporter_for(database, signer)
     first = exporter.export(ledger.tenant, SequenceRange(0, 4))
     first_bytes = stored_bytes(exporter, first)
-    auditor = verify_bundle(first_bytes, trust(signer), state=AuditorState()).state
+    auditor = verify_bundle(first_bytes, trust_for(signer), state=AuditorState()).state
     assert auditor is not None
     post_many(store, ledger.tenant, 4, ledger.debit, ledger.credit)
     later = exporter.export(ledger.tenant, SequenceRange(5, 8))
@@ -148,14 +143,14 @@ def test_since_checkpoint_proves_consistency_and_advances_the_auditor(
 
     # Without the auditor's checkpoint in it, the bundle cannot show it extends their history.
     with pytest.raises(VerificationFailed) as refused:
-        verify_bundle(stored_bytes(exporter, later), trust(signer), state=auditor)
+        verify_bundle(stored_bytes(exporter, later), trust_for(signer), state=auditor)
     assert refused.value.check == "state"
     assert "consistency proof from the stored checkpoint is needed" in refused.value.detail
 
     linked = exporter.export(ledger.tenant, SequenceRange(5, 8), since_checkpoint=0)
     assert (linked.record.checkpoint_seq, linked.record.since_seq) == (1, 0)
     assert linked.record.bundle_name == f"{later.record.bundle_name}-since-000000"
-    verified = verify_bundle(stored_bytes(exporter, linked), trust(signer), state=auditor)
+    verified = verify_bundle(stored_bytes(exporter, linked), trust_for(signer), state=auditor)
     assert [c.body.seq for c in verified.chain] == [0, 1]
     assert verified.state is not None
     latest = verified.state.latest(f"{SIGNER_ID}/{ledger.tenant}")
@@ -177,7 +172,7 @@ def test_a_newer_since_checkpoint_becomes_the_anchor(
     result = exporter.export(ledger.tenant, SequenceRange(0, 2), since_checkpoint=1)
 
     assert (result.record.checkpoint_seq, result.record.since_seq) == (1, None)
-    verified = verify_bundle(stored_bytes(exporter, result), trust(signer))
+    verified = verify_bundle(stored_bytes(exporter, result), trust_for(signer))
     assert verified.checkpoint.body.tree_size == 5
 
 
@@ -262,7 +257,7 @@ def test_an_ecdsa_re_export_reports_the_bundle_signed_first(
 
     assert again.already_stored
     assert again.record == first.record
-    verify_bundle(bundles.get(first.record.bundle_name), trust(signer))
+    verify_bundle(bundles.get(first.record.bundle_name), trust_for(signer))
 
 
 def test_a_different_bundle_under_the_same_name_is_a_conflict(

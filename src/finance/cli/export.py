@@ -141,12 +141,14 @@ def _print_result(result: ExportResult) -> None:
     record = result.record
     verb = "already stored" if result.already_stored else "exported"
     since = "" if record.since_seq is None else f", consistent with checkpoint {record.since_seq}"
+    # soft_wrap: a path or hash is never broken across lines, whatever the terminal width.
     console.print(
         f"{verb}: {record.tenant_id} entries {record.start_id}..{record.end_id} "
-        f"({result.entries}) against checkpoint {record.checkpoint_seq}{since}"
+        f"({result.entries}) against checkpoint {record.checkpoint_seq}{since}",
+        soft_wrap=True,
     )
-    console.print(f"bundle {record.location}")
-    console.print(f"sha256 {record.bundle_sha256} ({record.bundle_size} bytes)")
+    console.print(f"bundle {record.location}", soft_wrap=True)
+    console.print(f"sha256 {record.bundle_sha256} ({record.bundle_size} bytes)", soft_wrap=True)
 
 
 def _record_json(record: ExportRecord) -> dict[str, object]:
