@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gc
 from typing import Any
 
 import pytest
 import rfc8785
 
+from finance.proofs import strict_json
 from finance.proofs.strict_json import (
     JSON_INT_MAX,
     StrictJsonError,
@@ -93,3 +95,30 @@ def test_b64decode_strict_without_length_accepts_any_canonical_value() -> None:
     assert b64decode_strict("AAEC") == b"\x00\x01\x02"
     with pytest.raises(StrictJsonError, match="canonical"):
         b64decode_strict("AAEB=")  # decodes, but is not how any byte string is encoded
+
+
+def test_parsing_pauses_the_cyclic_collector_and_restores_it() -> None:
+    """The parse of a large package runs without cyclic collections (docs/performance.md), and
+    the collector is enabled again afterwards, whether the input parsed or was refused."""
+    seen: list[bool] = []
+
+    def spy(text: str) -> int:
+        seen.append(gc.isenabled())
+        return int(text)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(strict_json, "_bounded_int", spy)
+        loads_strict(b'{"a":1}')
+        with pytest.raises(StrictJsonError):
+            loads_strict(b'{"a":1,"b":2.5}')
+    assert seen == [False, False]
+    assert gc.isenabled()
+
+
+def test_parsing_leaves_a_pause_of_the_caller_in_place() -> None:
+    gc.disable()
+    try:
+        loads_strict(b'{"a":1}')
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -153,17 +154,37 @@ def _parse(data: bytes, *, duplicate_hook: bool) -> Any:
     except UnicodeDecodeError as exc:
         raise StrictJsonError("input is not valid UTF-8") from exc
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_refuse_duplicate_keys if duplicate_hook else None,
-            parse_float=_refuse_float,
-            parse_int=_bounded_int,
-            parse_constant=_refuse_constant,
-        )
+        with _cyclic_gc_paused():
+            return json.loads(
+                text,
+                object_pairs_hook=_refuse_duplicate_keys if duplicate_hook else None,
+                parse_float=_refuse_float,
+                parse_int=_bounded_int,
+                parse_constant=_refuse_constant,
+            )
     except json.JSONDecodeError as exc:
         raise StrictJsonError(f"not JSON: {exc.msg} at offset {exc.pos}") from exc
     except RecursionError as exc:
         raise StrictJsonError("JSON nested too deeply") from exc
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector while `json.loads` builds a document.
+
+    A 100,000-entry package parses into about 400,000 dicts and lists. The collector runs every
+    700 new containers and every so often walks all of them (and everything else the process
+    holds) looking for reference cycles, which parsed JSON cannot contain: its objects are freed
+    by reference counting like any others. The pause is process-wide, so it is as short as the
+    parse; a collection that fell due meanwhile runs at the next allocation after it."""
+    if not gc.isenabled():  # someone else's pause: theirs to end
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def b64decode_strict(value: object, *, length: int | None = None) -> bytes:
