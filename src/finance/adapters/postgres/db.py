@@ -58,6 +58,11 @@ def _configure_for(read_only: bool) -> Callable[[psycopg.Connection[Any]], None]
         conn.execute(
             f"SET idle_in_transaction_session_timeout = {limits.IDLE_IN_TRANSACTION_TIMEOUT_MS}"
         )
+        # Cached plans (prepared statements, and the foreign-key checks of every posted line)
+        # are planned for the average tenant, never for one tenant's value: a tenant created
+        # since the last ANALYZE is estimated at one row, and a plan made for that estimate can
+        # read all of its accounts to find one (docs/performance.md, migration 0004).
+        conn.execute("SET plan_cache_mode = force_generic_plan")
         if read_only:
             # The posting freeze, held by the database for every entry point (API and CLI).
             conn.execute("SET default_transaction_read_only = on")
