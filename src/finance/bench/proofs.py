@@ -7,7 +7,8 @@
 2. Checkpoint lag: for every entry posted while the sealer ran, the time from its commit (as the
    poster saw it) to the `signed_at` of the first checkpoint that covers it.
 3. Export and verification of one long range: a ledger of N entries (bulk-loaded), sealed and
-   signed, then the range package built as the exporter builds it, and verified offline.
+   signed, exported as `finance export` does (to a local bundle store in the work directory),
+   and the bundle verified offline as `finance verify` does.
 
 Figures only: nothing here asserts a goal. `finance bench proofs` prints them next to the goals.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import statistics
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +25,9 @@ from typing import Any
 
 import psycopg
 
+from finance.adapters.bundle_stores.local import LocalBundleStore
 from finance.adapters.postgres.db import Database
+from finance.adapters.postgres.export_log import PostgresExportLog
 from finance.adapters.postgres.proof_store import PostgresProofStore
 from finance.adapters.signers.local import LocalSigner
 from finance.bench.loader import append_entries_fast
@@ -38,10 +40,11 @@ from finance.bench.workload import (
     post_entries,
 )
 from finance.bootstrap import SystemClock
-from finance.proofs.bundle import CheckpointRef, build_bundle, read_bundle
-from finance.proofs.range import build_range_package, verify_range_package
+from finance.proofs.audit_bundle import package_path, verify_bundle
+from finance.proofs.bundle import read_bundle
 from finance.proofs.signatures import TrustStore
 from finance.proofs.signing import public_key_pem
+from finance.services.export import Exporter, SequenceRange
 from finance.services.proofs import Proofs
 from finance.workers.sealer import Sealer
 
@@ -165,7 +168,7 @@ def run_proof_bench(
         result.sealer_on.append(run)
         result.lag_s.extend(lags)
     say(f"loading and sealing a {config.range_entries:,}-entry ledger")
-    _export_and_verify(bench, proofs, signer, config, result, say)
+    _export_and_verify(bench, proofs, signer, workdir, config, result, say)
     return result
 
 
@@ -269,6 +272,7 @@ def _export_and_verify(
     bench: BenchDatabase,
     proofs: Proofs,
     signer: LocalSigner,
+    workdir: Path,
     config: ProofBenchConfig,
     result: ProofBenchResult,
     say: Any,
@@ -278,62 +282,30 @@ def _export_and_verify(
     for start in range(0, config.range_entries, 20_000):
         count = min(20_000, config.range_entries - start)
         append_entries_fast(bench.database, tenant.tenant_id, count, debit, credit)
-    # One entry more than the range: the range starts after genesis (see time_export).
+    # One entry more than the range, so that the range starts after genesis, as most do.
     append_entries_fast(bench.database, tenant.tenant_id, 1, debit, credit)
     # As after opening accounts: the export's reads are planned on current statistics.
     analyze(bench.database)
     proofs.checkpoint_now(tenant.tenant_id)
     first, last = 1, config.range_entries
     say(f"exporting entries {first}..{last}")
+    exporter = Exporter(
+        proofs,
+        LocalBundleStore(workdir / "exports"),
+        PostgresExportLog(bench.database),
+        SystemClock(),
+    )
     began = time.perf_counter()
-    package, bundle = time_export(proofs, signer, tenant.tenant_id, first, last)
+    exported = exporter.export(tenant.tenant_id, SequenceRange(first, last))
     result.export_s = time.perf_counter() - began
-    result.package_bytes, result.bundle_bytes = len(package), len(bundle)
+    bundle = Path(exported.record.location).read_bytes()
+    result.bundle_bytes = len(bundle)
     trust = TrustStore.from_pems([(public_key_pem(signer.public_key_spki()).encode(), signer.alg)])
-    say("verifying the range package")
     began = time.perf_counter()
-    verify_range_package(package, trust, expect_start=first, expect_end=last)
-    result.verify_s = time.perf_counter() - began
-    began = time.perf_counter()
-    read_bundle(bundle, trust)
+    package = read_bundle(bundle, trust).files[package_path(first, last)]
     result.bundle_read_s = time.perf_counter() - began
-
-
-def time_export(
-    proofs: Proofs, signer: LocalSigner, tenant_id: str, start: int, end: int
-) -> tuple[bytes, bytes]:
-    """The export's work for entries start..end: read them, prove them against the first
-    signed checkpoint covering them, sign the statement, pack the bundle."""
-    anchor = proofs.first_signed_covering(tenant_id, end + 1)
-    if anchor is None or anchor.body.tree_size != end + 1 or start == 0:
-        # The bench proves a range that ends at its checkpoint (no consistency proof to read)
-        # and does not start at genesis: the same work per entry, fewer moving parts.
-        raise RuntimeError("time_export wants 0 < start and a checkpoint ending at the range")
-    records = list(proofs.entries(tenant_id, start, end))
-    frontier = proofs.frontier(tenant_id, start)
-    signed = anchor.envelope()
-    signers = [(SIGNER_ID, signer)]
-    package = build_range_package(
-        ledger_id=tenant_id,
-        entries=[record.body for record in records],
-        start_prev_hash=records[0].prev_hash,
-        left_frontier=frontier.hashes,
-        consistency=[],
-        checkpoint=signed,
-        generated_at=anchor.body.issued_at,
-        package_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant_id}/{start}/{end}/{anchor.body.seq}"),
-        signers=signers,
-    )
-    _, bundle = build_bundle(
-        tenant_id,
-        start,
-        end,
-        CheckpointRef.of(anchor.body),
-        {
-            f"proofs/range-{start}-{end}.json": package,
-            f"checkpoints/{anchor.body.seq:06d}.json": signed.to_bytes(),
-        },
-        signers,
-        "bench",
-    )
-    return package, bundle
+    result.package_bytes = len(package)
+    say("verifying the bundle")
+    began = time.perf_counter()
+    verify_bundle(bundle, trust, expect_start=first, expect_end=last)
+    result.verify_s = time.perf_counter() - began
