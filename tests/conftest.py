@@ -14,26 +14,23 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from psycopg import sql
 
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.embedded import (
     embedded_server_uri,
     ensure_service_login,
-    with_database,
 )
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.adapters.postgres.migrate import migrate
 from finance.api.app import create_app
 from finance.auth.tokens import Role, TokenIssuer, TokenVerifier
 from finance.bootstrap import Container, SystemClock
 from finance.config import Settings, WriteMode
 from finance.proofs.signing import Signer
 from finance.services import ledger
+from tests.databases import fresh_database
 
 ISSUER = "finance-test"
 AUDIENCE = "finance-api"
@@ -51,15 +48,9 @@ def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def database_url(pg_server_uri: str) -> str:
     """A freshly created and migrated database for this worker."""
-    name = f"finance_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(pg_server_uri, name)
-    migrate(url)
-    return url
+    return fresh_database(
+        pg_server_uri, f"finance_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    )
 
 
 @pytest.fixture(scope="session")

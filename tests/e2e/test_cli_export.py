@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from finance.adapters.bundle_stores.select import s3_client
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
@@ -20,14 +19,7 @@ from finance.domain.accounts import AccountType
 from finance.proofs.bundle import bundle_sha256
 from tests.e2e.helpers import environment, ok, one_error_line, run
 from tests.integration.helpers import new_tenant, open_account, post_many
-
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
-}
+from tests.kms_server import DUMMY_AWS_ENV, kms_server
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +106,9 @@ def test_export_refusals_are_one_line(tenant: str, data_dir: Path, database_url:
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    # moto's server answers every AWS service on one endpoint, S3 included.
+    with kms_server() as server:
+        yield server.endpoint
 
 
 def test_export_to_s3_is_locked_in_compliance_mode(
@@ -128,7 +118,7 @@ def test_export_to_s3_is_locked_in_compliance_mode(
     s3_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in AWS.items():
+    for name, value in DUMMY_AWS_ENV.items():
         monkeypatch.setenv(name, value)
     s3: Any = s3_client(s3_endpoint)
     s3.create_bucket(Bucket="audit-exports", ObjectLockEnabledForBucket=True)
@@ -139,7 +129,7 @@ def test_export_to_s3_is_locked_in_compliance_mode(
         FINANCE_EXPORT_ENDPOINT=s3_endpoint,
         FINANCE_EXPORT_PREFIX="finance/exports",
         FINANCE_EXPORT_RETENTION_DAYS="3650",
-        **AWS,
+        **DUMMY_AWS_ENV,
     )
     record = json.loads(
         ok(env, "export", "--tenant", tenant, "--from", "2", "--to", "7", "--json").out

@@ -22,20 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import rfc8785
-from psycopg import sql
 
 from finance.adapters.postgres.db import Database
-from finance.adapters.postgres.embedded import ensure_service_login, with_database
+from finance.adapters.postgres.embedded import ensure_service_login
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.adapters.postgres.migrate import migrate
 from finance.adapters.signers.local import LocalSigner
 from finance.domain.accounts import AccountType
 from finance.proofs.audit_bundle import entries_path, package_path
 from finance.proofs.bundle import build_bundle, read_bundle
 from finance.services import ledger
+from tests.databases import fresh_database
 from tests.e2e.helpers import environment, ok
 from tests.e2e.verifying import Auditor
 from tests.integration.helpers import new_tenant, now, open_account, post_many
@@ -368,14 +366,7 @@ def test_rewritten_history_re_signed_with_the_real_key_is_caught_by_the_state(
 
 def rewritten_ledger(server_uri: str, tenant: str) -> str:
     """A new database holding `tenant` with as many entries as the real one, other contents."""
-    name = f"forged_{tenant.replace('-', '_')}"
-    with psycopg.connect(server_uri, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server_uri, name)
-    migrate(url)
+    url = fresh_database(server_uri, f"forged_{tenant.replace('-', '_')}")
     database = Database(ensure_service_login(url), admin_conninfo=url, pool_max=2)
     database.open()
     try:

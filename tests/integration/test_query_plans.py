@@ -12,17 +12,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from finance.adapters.postgres.db import Database
-from finance.adapters.postgres.embedded import ensure_service_login, with_database
+from finance.adapters.postgres.embedded import ensure_service_login
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.adapters.postgres.migrate import migrate
 from finance.domain.accounts import AccountSpec, AccountType
 from finance.services import ledger
 from finance.services.ports import LedgerTransaction
+from tests.databases import drop_database, fresh_database
 from tests.integration.helpers import new_tenant, now, transfer_draft
 
 ACCOUNTS = 3_000
@@ -31,16 +29,12 @@ ACCOUNTS = 3_000
 @pytest.fixture(scope="module")
 def fresh_store(pg_server_uri: str, database_url: str) -> Iterator[PostgresLedgerStore]:
     name = f"plans_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(pg_server_uri, name)
-    migrate(url)
+    url = fresh_database(pg_server_uri, name)
     database = Database(ensure_service_login(url), admin_conninfo=url, pool_max=2)
     database.open()
     yield PostgresLedgerStore(database)
     database.close()
-    with psycopg.connect(pg_server_uri, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_database(pg_server_uri, name)
 
 
 def open_many(store: PostgresLedgerStore, tenant: str, count: int) -> list[uuid.UUID]:
