@@ -397,24 +397,27 @@ def test_balance_check_refuses_an_overdraft_when_the_domain_is_bypassed(
             postings=postings,
             metadata={},
         )
-        return tx.insert_entry(
-            PostedEntry(
-                id=entry_id,
-                tenant_id=tenant,
-                sequence=head.next_sequence,
-                hash=chain_hash(head.head_hash, body),
-                prev_hash=head.head_hash,
-                posted_at=posted_at,
-                effective_date=DAY,
-                type="PAYOUT",
-                memo=None,
-                source=None,
-                source_id=None,
-                metadata={},
-                reversal_of=None,
-                lines=tuple(PostedLine(*p, account_posting_sequence=0) for p in postings),
-            )
+        [entry] = tx.insert_entries(
+            [
+                PostedEntry(
+                    id=entry_id,
+                    tenant_id=tenant,
+                    sequence=head.next_sequence,
+                    hash=chain_hash(head.head_hash, body),
+                    prev_hash=head.head_hash,
+                    posted_at=posted_at,
+                    effective_date=DAY,
+                    type="PAYOUT",
+                    memo=None,
+                    source=None,
+                    source_id=None,
+                    metadata={},
+                    reversal_of=None,
+                    lines=tuple(PostedLine(*p, account_posting_sequence=0) for p in postings),
+                )
+            ]
         )
+        return entry
 
     with database.admin() as conn:
         before = tenant_snapshot(conn, tenant)

@@ -140,6 +140,22 @@ def book(draft: EntryDraft, states: Mapping[UUID, AccountState]) -> dict[UUID, B
     return after
 
 
+def line_posting_sequences(
+    draft: EntryDraft, states: Mapping[UUID, AccountState]
+) -> tuple[int, ...]:
+    """The posting number each line gives its account (its 1st, 2nd... posting): what the
+    database assigns as the lines land in line order, known here because the accounts are
+    locked. A response can then be built before the lines are written, and the numbers the
+    database assigned are checked against these (a paired assertion)."""
+    counts: dict[UUID, int] = {}
+    numbers = []
+    for line in draft.lines:
+        number = counts.get(line.account_id, states[line.account_id].balance.posting_sequence) + 1
+        counts[line.account_id] = number
+        numbers.append(number)
+    return tuple(numbers)
+
+
 def _apply_lines(lines: Sequence[Line], states: Mapping[UUID, AccountState]) -> dict[UUID, Balance]:
     after = {account_id: state.balance for account_id, state in states.items()}
     for line in lines:

@@ -6,16 +6,24 @@ so everything it does commits together. The domain decides; the transaction stor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
 
 from finance.domain.accounts import Account, AccountSpec, Balance
-from finance.domain.entries import EntryDraft, PostedEntry, PostedLine, book, reversal_draft
+from finance.domain.entries import (
+    EntryDraft,
+    PostedEntry,
+    PostedLine,
+    book,
+    line_posting_sequences,
+    reversal_draft,
+)
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.tenants import check_tenant
 from finance.proofs.chain import chain_hash, entry_body, genesis_hash
-from finance.services.ports import LedgerTransaction
+from finance.services.ports import ChainHead, CompletedResponse, LedgerTransaction, OutboxEvent
 
 ENTRY_POSTED = "entry.posted"
 
@@ -81,17 +89,45 @@ def post_entry(
     """
     states = tx.lock_accounts(draft.account_ids)
     book(draft, states)
+    postings = line_posting_sequences(draft, states)
     head = tx.lock_chain_head()
-    # Posting times never go backwards along the chain (the database holds this too): a
-    # request that read the clock before waiting for the head takes its predecessor's time.
+    entry = chained_entry(
+        tx.tenant_id,
+        draft,
+        entry_id,
+        sequence=head.next_sequence,
+        prev_hash=head.head_hash,
+        posted_at=posting_time(head, now),
+        line_postings=postings,
+    )
+    return append_entries(tx, [entry])[0]
+
+
+def posting_time(head: ChainHead, now: datetime) -> datetime:
+    """Posting times never go backwards along the chain (the database holds this too): a
+    request that read the clock before waiting for the head takes its predecessor's time."""
     if head.head_posted_at is not None and head.head_posted_at > now:
-        now = head.head_posted_at
+        return head.head_posted_at
+    return now
+
+
+def chained_entry(
+    tenant_id: str,
+    draft: EntryDraft,
+    entry_id: UUID,
+    *,
+    sequence: int,
+    prev_hash: bytes,
+    posted_at: datetime,
+    line_postings: Sequence[int],
+) -> PostedEntry:
+    """The entry a booked draft becomes at position `sequence` of the chain, after `prev_hash`."""
     postings = [(ln.account_id, ln.side, ln.amount_minor, ln.currency) for ln in draft.lines]
     body = entry_body(
-        ledger_id=tx.tenant_id,
-        sequence=head.next_sequence,
+        ledger_id=tenant_id,
+        sequence=sequence,
         entry_uuid=entry_id,
-        posted_at=now,
+        posted_at=posted_at,
         effective_date=draft.effective_date,
         entry_type=draft.type,
         memo=draft.memo,
@@ -101,27 +137,44 @@ def post_entry(
         postings=postings,
         metadata=draft.metadata,
     )
-    entry = tx.insert_entry(
-        PostedEntry(
-            id=entry_id,
-            tenant_id=tx.tenant_id,
-            sequence=head.next_sequence,
-            hash=chain_hash(head.head_hash, body),
-            prev_hash=head.head_hash,
-            posted_at=now,
-            effective_date=draft.effective_date,
-            type=draft.type,
-            memo=draft.memo,
-            source=draft.source,
-            source_id=draft.source_id,
-            metadata=draft.metadata,
-            reversal_of=draft.reversal_of,
-            # The account posting sequences are assigned by the database as the lines land.
-            lines=tuple(PostedLine(*posting, account_posting_sequence=0) for posting in postings),
-        )
+    return PostedEntry(
+        id=entry_id,
+        tenant_id=tenant_id,
+        sequence=sequence,
+        hash=chain_hash(prev_hash, body),
+        prev_hash=prev_hash,
+        posted_at=posted_at,
+        effective_date=draft.effective_date,
+        type=draft.type,
+        memo=draft.memo,
+        source=draft.source,
+        source_id=draft.source_id,
+        metadata=draft.metadata,
+        reversal_of=draft.reversal_of,
+        lines=tuple(
+            PostedLine(*posting, account_posting_sequence=number)
+            for posting, number in zip(postings, line_postings, strict=True)
+        ),
     )
-    tx.enqueue_event(ENTRY_POSTED, entry.id, _event_payload(entry))
-    return entry
+
+
+def append_entries(
+    tx: LedgerTransaction,
+    entries: Sequence[PostedEntry],
+    responses: Sequence[CompletedResponse] = (),
+) -> list[PostedEntry]:
+    """Store chained entries with their `entry.posted` events (and the responses to keep under
+    their idempotency keys) in one write. The account posting numbers were computed under the
+    locks; the database assigns its own as the lines land, and the two must agree."""
+    events = [OutboxEvent(ENTRY_POSTED, entry.id, _event_payload(entry)) for entry in entries]
+    stored = tx.insert_entries(entries, events=events, responses=responses)
+    expected = [line.account_posting_sequence for entry in entries for line in entry.lines]
+    assigned = [line.account_posting_sequence for entry in stored for line in entry.lines]
+    if assigned != expected:
+        raise InvariantViolation(
+            "the database numbered account postings differently from the booking"
+        )
+    return stored
 
 
 def reverse_entry(

@@ -38,6 +38,24 @@ class StoredResponse:
 
 
 @dataclass(frozen=True)
+class OutboxEvent:
+    """An event to relay after commit, written in the transaction that caused it."""
+
+    event_type: str
+    aggregate_id: UUID
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CompletedResponse:
+    """The response to store under a key claimed in this transaction."""
+
+    key: str
+    status_code: int
+    body: bytes
+
+
+@dataclass(frozen=True)
 class EntryFilter:
     effective_from: date | None = None
     effective_to: date | None = None
@@ -91,6 +109,18 @@ class LedgerTransaction(Protocol):
     # Idempotency.
     def claim_idempotency_key(self, key: str, request_hash: bytes) -> StoredResponse | None: ...
     def complete_idempotency_key(self, key: str, status_code: int, body: bytes) -> None: ...
+    def claim_idempotency_keys(
+        self, claims: Sequence[tuple[str, bytes]]
+    ) -> dict[str, StoredResponse]:
+        """Claim each (key, request hash) not used before, in key order; return the stored
+        responses of the keys that were (waiting, like the single claim, for a concurrent
+        holder of one to finish)."""
+        ...
+
+    def release_idempotency_keys(self, keys: Sequence[str]) -> None:
+        """Give back keys claimed in this transaction that will not complete (a batch's
+        refused entries), so that they store nothing, like a refused single request."""
+        ...
 
     # Accounts.
     def insert_account(self, account: Account) -> None: ...
@@ -104,7 +134,18 @@ class LedgerTransaction(Protocol):
     def balance_as_of_date(self, account_id: UUID, as_of: date) -> Balance: ...
 
     # Entries.
-    def insert_entry(self, entry: PostedEntry) -> PostedEntry: ...
+    def insert_entries(
+        self,
+        entries: Sequence[PostedEntry],
+        *,
+        events: Sequence[OutboxEvent] = (),
+        responses: Sequence[CompletedResponse] = (),
+    ) -> list[PostedEntry]:
+        """Append entries (consecutive, in chain order) with their lines, outbox events and
+        idempotency responses, together. Returns the entries with the account posting
+        sequences the database assigned to their lines."""
+        ...
+
     def get_entry(self, entry_id: UUID) -> PostedEntry | None: ...
     def find_reversal(self, entry_id: UUID) -> UUID | None: ...
     def list_entries(
@@ -114,9 +155,6 @@ class LedgerTransaction(Protocol):
         self, account_id: UUID, after_posting: int | None, limit: int
     ) -> list[AccountLine]: ...
     def trial_balance(self) -> tuple[list[CurrencyTotals], list[AccountTotals]]: ...
-    def enqueue_event(
-        self, event_type: str, aggregate_id: UUID, payload: dict[str, Any]
-    ) -> None: ...
 
 
 class TransactionRunner(Protocol):

@@ -27,9 +27,11 @@ from finance.services.ports import (
     AccountLine,
     AccountTotals,
     ChainHead,
+    CompletedResponse,
     CurrencyTotals,
     EntryFilter,
     LedgerTransaction,
+    OutboxEvent,
     StoredResponse,
 )
 
@@ -110,10 +112,7 @@ class PostgresLedgerTx:
                 (self.tenant_id, key, request_hash),
             )
         except errors.ForeignKeyViolation as exc:
-            raise LedgerRejection(
-                RejectCode.TENANT_NOT_FOUND,
-                f"tenant {self.tenant_id} does not exist; create it with `finance tenants create`",
-            ) from exc
+            raise _tenant_not_found(self.tenant_id) from exc
         if claimed:
             return None
         row = self._one(
@@ -133,6 +132,48 @@ class PostgresLedgerTx:
             " completed_at = now() WHERE tenant_id = %s AND key = %s",
             (status_code, body, self.tenant_id, key),
         )
+
+    def claim_idempotency_keys(
+        self, claims: Sequence[tuple[str, bytes]]
+    ) -> dict[str, StoredResponse]:
+        # In key order, so that two batches sharing keys wait for each other in the same order
+        # and cannot deadlock on them.
+        try:
+            claimed = self._all(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash)"
+                " SELECT %s, c.key, c.request_hash"
+                "   FROM unnest(%s::text[], %s::bytea[]) AS c(key, request_hash) ORDER BY c.key"
+                " ON CONFLICT DO NOTHING RETURNING key",
+                (self.tenant_id, [key for key, _ in claims], [hash_ for _, hash_ in claims]),
+            )
+        except errors.ForeignKeyViolation as exc:
+            raise _tenant_not_found(self.tenant_id) from exc
+        taken = {key for key, _ in claims} - {row["key"] for row in claimed}
+        if not taken:
+            return {}
+        # A statement of its own: its snapshot sees what a holder we waited for committed.
+        rows = self._all(
+            "SELECT key, request_hash, status_code, response_body FROM idempotency_keys"
+            " WHERE tenant_id = %s AND key = ANY(%s)",
+            (self.tenant_id, sorted(taken)),
+        )
+        stored = {
+            row["key"]: StoredResponse(
+                bytes(row["request_hash"]), int(row["status_code"]), bytes(row["response_body"])
+            )
+            for row in rows
+            if row["status_code"] is not None
+        }
+        if stored.keys() != taken:
+            raise InvariantViolation("idempotency keys conflicted but have no response")
+        return stored
+
+    def release_idempotency_keys(self, keys: Sequence[str]) -> None:
+        row = self._one("SELECT finance_release_idempotency_keys(%s) AS released", (list(keys),))
+        if row is None or row["released"] != len(set(keys)):
+            raise InvariantViolation(
+                "released idempotency keys that this transaction had not claimed"
+            )
 
     # Accounts ------------------------------------------------------------------------------
 
@@ -229,35 +270,71 @@ class PostgresLedgerTx:
 
     # Entries -------------------------------------------------------------------------------
 
-    def insert_entry(self, entry: PostedEntry) -> PostedEntry:
-        """Entry, lines (whose trigger moves the balances) in one statement."""
-        params = {
-            "tenant": self.tenant_id, "id": entry.id, "sequence": entry.sequence,
-            "hash": entry.hash, "prev_hash": entry.prev_hash, "posted_at": entry.posted_at,
-            "effective_date": entry.effective_date, "type": entry.type, "memo": entry.memo,
-            "source": entry.source, "source_id": entry.source_id,
-            "metadata": Jsonb(entry.metadata), "reversal_of": entry.reversal_of,
-            "line_count": len(entry.lines),
-            "accounts": [line.account_id for line in entry.lines],
-            "sides": [line.side.value for line in entry.lines],
-            "amounts": [line.amount_minor for line in entry.lines],
-            "currencies": [line.currency for line in entry.lines],
+    def insert_entries(
+        self,
+        entries: Sequence[PostedEntry],
+        *,
+        events: Sequence[OutboxEvent] = (),
+        responses: Sequence[CompletedResponse] = (),
+    ) -> list[PostedEntry]:
+        """Entries, their lines (whose trigger moves the balances), outbox events and
+        idempotency responses in one statement: one round trip however many entries."""
+        lines = [
+            (entry, number, line) for entry in entries for number, line in enumerate(entry.lines)
+        ]
+        params: dict[str, object] = {
+            "tenant": self.tenant_id,
+            "ids": [e.id for e in entries], "sequences": [e.sequence for e in entries],
+            "hashes": [e.hash for e in entries], "prev_hashes": [e.prev_hash for e in entries],
+            "posted_at": [e.posted_at for e in entries],
+            "effective_dates": [e.effective_date for e in entries],
+            "types": [e.type for e in entries], "memos": [e.memo for e in entries],
+            "sources": [e.source for e in entries], "source_ids": [e.source_id for e in entries],
+            "metadata": [Jsonb(e.metadata) for e in entries],
+            "reversal_of": [e.reversal_of for e in entries],
+            "line_counts": [len(e.lines) for e in entries],
+            "line_entries": [e.id for e, _, _ in lines],
+            "line_numbers": [number for _, number, _ in lines],
+            "line_accounts": [ln.account_id for _, _, ln in lines],
+            "line_sides": [ln.side.value for _, _, ln in lines],
+            "line_amounts": [ln.amount_minor for _, _, ln in lines],
+            "line_currencies": [ln.currency for _, _, ln in lines],
+            "line_sequences": [e.sequence for e, _, _ in lines],
+            "line_dates": [e.effective_date for e, _, _ in lines],
+            "event_types": [ev.event_type for ev in events],
+            "event_aggregates": [ev.aggregate_id for ev in events],
+            "event_payloads": [Jsonb(ev.payload) for ev in events],
+            "keys": [r.key for r in responses],
+            "statuses": [r.status_code for r in responses],
+            "bodies": [r.body for r in responses],
         }  # fmt: skip
         try:
             with translate_invariants():
-                rows = self._all(_INSERT_ENTRY, params)
+                row = self._one(_INSERT_ENTRIES, params)
         except errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "journal_entries_reversed_once":
+                reversed_ = next((e.reversal_of for e in entries if e.reversal_of), None)
                 raise LedgerRejection(
-                    RejectCode.ALREADY_REVERSED, f"entry {entry.reversal_of} is already reversed"
+                    RejectCode.ALREADY_REVERSED, f"entry {reversed_} is already reversed"
                 ) from exc
             raise
-        sequences = {int(row["line_number"]): int(row["account_posting_sequence"]) for row in rows}
-        lines = tuple(
-            PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, sequences[number])
-            for number, ln in enumerate(entry.lines)
-        )
-        return replace(entry, lines=lines)
+        if row is None or (row["entries"], row["events"], row["responses"]) != (
+            len(entries),
+            len(events),
+            len(responses),
+        ):
+            raise InvariantViolation(f"an insert of {len(entries)} entries wrote {row}")
+        postings = iter(row["postings"] or ())
+        return [
+            replace(
+                entry,
+                lines=tuple(
+                    PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, next(postings))
+                    for ln in entry.lines
+                ),
+            )
+            for entry in entries
+        ]
 
     def get_entry(self, entry_id: UUID) -> PostedEntry | None:
         rows = self._all(
@@ -355,13 +432,6 @@ class PostgresLedgerTx:
         currencies = [CurrencyTotals(c, d, cr) for c, (d, cr) in sorted(totals.items())]
         return currencies, accounts
 
-    def enqueue_event(self, event_type: str, aggregate_id: UUID, payload: dict[str, Any]) -> None:
-        self.conn.execute(
-            "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)"
-            " VALUES (%s, %s, %s, %s)",
-            (self.tenant_id, event_type, aggregate_id, Jsonb(payload)),
-        )
-
     def _with_lines(self, entry_rows: list[Row]) -> list[PostedEntry]:
         if not entry_rows:
             return []
@@ -385,23 +455,67 @@ class PostgresLedgerTx:
         return [_entry(row, tuple(lines[row["id"]])) for row in entry_rows]
 
 
-_INSERT_ENTRY = """
-WITH entry AS (
+# The entries go in in chain order (the chain trigger advances the head one entry at a time) and
+# the lines in (entry, line) order (the line trigger numbers each account's postings in chain
+# order). Foreign keys are checked at the end of the statement, when both are in. An empty list
+# of events or responses inserts or updates nothing.
+_INSERT_ENTRIES = """
+WITH entries AS (
     INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,
         effective_date, type, memo, source, source_id, metadata, reversal_of, line_count)
-    VALUES (%(tenant)s, %(id)s, %(sequence)s, %(hash)s, %(prev_hash)s, %(posted_at)s,
-        %(effective_date)s, %(type)s, %(memo)s, %(source)s, %(source_id)s, %(metadata)s,
-        %(reversal_of)s, %(line_count)s)
+    SELECT %(tenant)s, e.id, e.sequence, e.hash, e.prev_hash, e.posted_at, e.effective_date,
+           e.type, e.memo, e.source, e.source_id, e.metadata, e.reversal_of, e.line_count
+      FROM unnest(%(ids)s::uuid[], %(sequences)s::bigint[], %(hashes)s::bytea[],
+                  %(prev_hashes)s::bytea[], %(posted_at)s::timestamptz[],
+                  %(effective_dates)s::date[], %(types)s::text[], %(memos)s::text[],
+                  %(sources)s::text[], %(source_ids)s::text[], %(metadata)s::jsonb[],
+                  %(reversal_of)s::uuid[], %(line_counts)s::smallint[])
+           AS e(id, sequence, hash, prev_hash, posted_at, effective_date, type, memo, source,
+                source_id, metadata, reversal_of, line_count)
+     ORDER BY e.sequence
+    RETURNING 1
+), lines AS (
+    INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side,
+        amount_minor, currency, entry_sequence, effective_date)
+    SELECT %(tenant)s, l.entry_id, l.line_number, l.account_id, l.side, l.amount_minor,
+           l.currency, l.entry_sequence, l.effective_date
+      FROM unnest(%(line_entries)s::uuid[], %(line_numbers)s::smallint[],
+                  %(line_accounts)s::uuid[], %(line_sides)s::text[], %(line_amounts)s::bigint[],
+                  %(line_currencies)s::text[], %(line_sequences)s::bigint[],
+                  %(line_dates)s::date[])
+           AS l(entry_id, line_number, account_id, side, amount_minor, currency,
+                entry_sequence, effective_date)
+     ORDER BY l.entry_sequence, l.line_number
+    RETURNING entry_sequence, line_number, account_posting_sequence
+), events AS (
+    INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)
+    SELECT %(tenant)s, v.event_type, v.aggregate_id, v.payload
+      FROM unnest(%(event_types)s::text[], %(event_aggregates)s::uuid[],
+                  %(event_payloads)s::jsonb[]) WITH ORDINALITY
+           AS v(event_type, aggregate_id, payload, n)
+     ORDER BY v.n
+    RETURNING 1
+), responses AS (
+    UPDATE idempotency_keys k
+       SET status_code = r.status_code, response_body = r.body, completed_at = now()
+      FROM unnest(%(keys)s::text[], %(statuses)s::smallint[], %(bodies)s::bytea[])
+           AS r(key, status_code, body)
+     WHERE k.tenant_id = %(tenant)s AND k.key = r.key
+    RETURNING 1
 )
-INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side, amount_minor,
-    currency, entry_sequence, effective_date)
-SELECT %(tenant)s, %(id)s, n - 1, account, side, amount, currency, %(sequence)s,
-    %(effective_date)s
-  FROM unnest(%(accounts)s::uuid[], %(sides)s::text[], %(amounts)s::bigint[],
-              %(currencies)s::text[]) WITH ORDINALITY AS t(account, side, amount, currency, n)
- ORDER BY n
-RETURNING line_number, account_posting_sequence
+SELECT (SELECT count(*) FROM entries) AS entries,
+       (SELECT count(*) FROM events) AS events,
+       (SELECT count(*) FROM responses) AS responses,
+       (SELECT array_agg(account_posting_sequence ORDER BY entry_sequence, line_number)
+          FROM lines) AS postings
 """
+
+
+def _tenant_not_found(tenant_id: str) -> LedgerRejection:
+    return LedgerRejection(
+        RejectCode.TENANT_NOT_FOUND,
+        f"tenant {tenant_id} does not exist; create it with `finance tenants create`",
+    )
 
 
 def _account(row: Row) -> Account:
