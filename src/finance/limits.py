@@ -37,6 +37,16 @@ METADATA_KEY_CHARS_MAX: Final = 64
 METADATA_VALUE_CHARS_MAX: Final = 512
 IDEMPOTENCY_KEY_CHARS_MAX: Final = 255
 
+# Batches (POST /v1/journal/batch, `finance post --batch`): one transaction posts them all, so
+# their size bounds how long it holds the tenant's chain head. FINANCE_BATCH_ENTRIES_MAX may
+# raise the number of entries from the default (which is also its floor) up to the ceiling; the
+# lines of a batch are bounded by that number times the average below, and its body by its own
+# size limit (a batch of 1,000 two-line entries is about 300 KiB).
+BATCH_ENTRIES_MAX_DEFAULT: Final = 1_000
+BATCH_ENTRIES_MAX_CEILING: Final = 10_000
+BATCH_LINES_PER_ENTRY_AVG: Final = 10
+BATCH_BODY_BYTES_MAX: Final = 8 * 1024 * 1024
+
 # Database timeouts, applied to every pooled connection. A posting holds row locks for a few
 # milliseconds; anything waiting far longer is stuck and must fail rather than pile up.
 STATEMENT_TIMEOUT_MS: Final = 10_000

@@ -43,6 +43,12 @@ class RejectCode(enum.StrEnum):
     CHECKPOINT_NOT_SIGNED = "checkpoint_not_signed"
     ENTRY_NOT_SEALED = "entry_not_sealed"
     ENTRY_NOT_COVERED = "entry_not_covered"
+    # Batches: the whole request (too many entries, a key twice, a chain without an end), and
+    # the entries of a linked chain refused because another entry of it was.
+    TOO_MANY_ENTRIES = "too_many_entries"
+    DUPLICATE_IDEMPOTENCY_KEY = "duplicate_idempotency_key"
+    LINKED_CHAIN_OPEN = "linked_chain_open"
+    LINKED_ENTRY_FAILED = "linked_entry_failed"
     # Idempotency.
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
