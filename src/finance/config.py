@@ -15,6 +15,8 @@ import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from finance import limits
+
 
 class ServiceEnv(enum.StrEnum):
     DEVELOPMENT = "development"
@@ -89,6 +91,13 @@ class Settings(BaseSettings):
     jwt_issuer_key: Path | None = None
 
     db_pool_max: int = Field(default=16, ge=1, le=200)
+    # Entries per batch (POST /v1/journal/batch, `finance post --batch`): never fewer than the
+    # default, which clients may count on.
+    batch_entries_max: int = Field(
+        default=limits.BATCH_ENTRIES_MAX_DEFAULT,
+        ge=limits.BATCH_ENTRIES_MAX_DEFAULT,
+        le=limits.BATCH_ENTRIES_MAX_CEILING,
+    )
 
     # Checkpoint signers (docs/operations.md, "Checkpoint signers"): AWS KMS keys, or keys in a
     # PKCS#11 token, or else local Ed25519 key files (development only). Every comma-separated

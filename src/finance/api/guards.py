@@ -1,6 +1,7 @@
 """Request guards that run before any routing or parsing (pure ASGI middleware).
 
 * Body size: refused from Content-Length when declared, and counted while reading when not.
+  A batch of entries has a limit of its own (`limits.BATCH_BODY_BYTES_MAX`).
 * JSON nesting depth: measured on the raw bytes, so hostile input never reaches a recursive
   parser (Python's json module would blow the stack on deep enough nesting).
 * Query strings: a NUL character (raw or `%00`) is refused on every request. No parameter of
@@ -18,6 +19,7 @@ from typing import Any
 
 from finance import limits
 from finance.api.problems import problem, read_only_problem
+from finance.api.schemas import JOURNAL_BATCH_PATH
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,6 +28,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Paths whose bodies may be larger than limits.BODY_BYTES_MAX.
+_BODY_BYTES_MAX_BY_PATH = {JOURNAL_BATCH_PATH: limits.BATCH_BODY_BYTES_MAX}
+
+
+def body_bytes_max(path: str) -> int:
+    return _BODY_BYTES_MAX_BY_PATH.get(path, limits.BODY_BYTES_MAX)
 
 
 def json_depth_exceeds(body: bytes, depth_max: int) -> bool:
@@ -69,12 +77,11 @@ class RequestGuard:
         if self.read_only and scope["path"].startswith("/v1/"):
             await read_only_problem()(scope, receive, send)
             return
-        body = await _read_body(scope, receive)
+        size_max = body_bytes_max(scope["path"])
+        body = await _read_body(scope, receive, size_max)
         if body is None:
             too_large = problem(
-                413,
-                "body_too_large",
-                f"request bodies are limited to {limits.BODY_BYTES_MAX} bytes",
+                413, "body_too_large", f"request bodies are limited to {size_max} bytes"
             )
             await too_large(scope, receive, send)
             return
@@ -121,12 +128,12 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole body, or None as soon as it is known to exceed the limit."""
+async def _read_body(scope: Scope, receive: Receive, size_max: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed `size_max` bytes."""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                if int(value) > limits.BODY_BYTES_MAX:
+                if int(value) > size_max:
                     return None
             except ValueError:
                 return None
@@ -138,7 +145,7 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limits.BODY_BYTES_MAX:
+        if size > size_max:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):

@@ -3,7 +3,9 @@
 Every error the API returns is `application/problem+json` with a stable `code` (also encoded
 in `type`), a `title`, the HTTP `status` and a human `detail`. Unexpected exceptions become a
 bare 500 problem whose detail reveals nothing; the request log middleware
-(`finance.api.app.RequestLog`) logs them with the request id.
+(`finance.api.app.RequestLog`) logs them with the request id. The status of each reject code
+and the document's shape live in `finance.api.schemas`, shared with the CLI, because a batch
+returns its refused entries' problems inside its response.
 """
 
 from __future__ import annotations
@@ -22,57 +24,13 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finance import limits
+from finance.api.schemas import problem_document, status_for
 from finance.auth.tokens import TokenError
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-TYPE_PREFIX = "urn:finance:problem:"
-
-_STATUS: dict[str, int] = {
-    RejectCode.VALIDATION_FAILED: 422,
-    RejectCode.TOO_FEW_LINES: 422,
-    RejectCode.TOO_MANY_LINES: 422,
-    RejectCode.INVALID_AMOUNT: 422,
-    RejectCode.UNKNOWN_CURRENCY: 422,
-    RejectCode.UNBALANCED_ENTRY: 422,
-    RejectCode.ACCOUNT_NOT_FOUND: 404,
-    RejectCode.ACCOUNT_CLOSED: 422,
-    RejectCode.CURRENCY_MISMATCH: 422,
-    RejectCode.BALANCE_OVERFLOW: 422,
-    RejectCode.OVERDRAFT: 422,
-    RejectCode.ENTRY_NOT_FOUND: 404,
-    RejectCode.ALREADY_REVERSED: 409,
-    RejectCode.REVERSAL_NOT_REVERSIBLE: 409,
-    RejectCode.ACCOUNT_CODE_EXISTS: 409,
-    RejectCode.ACCOUNT_ALREADY_CLOSED: 409,
-    RejectCode.TENANT_NOT_FOUND: 403,
-    RejectCode.TENANT_EXISTS: 409,
-    RejectCode.LEDGER_EMPTY: 409,
-    RejectCode.CHECKPOINT_NOT_FOUND: 404,
-    RejectCode.CHECKPOINT_NOT_SIGNED: 409,
-    RejectCode.ENTRY_NOT_SEALED: 409,
-    RejectCode.ENTRY_NOT_COVERED: 409,
-    RejectCode.IDEMPOTENCY_KEY_REUSED: 409,
-    RejectCode.IDEMPOTENCY_KEY_INVALID: 400,
-    RejectCode.IDEMPOTENCY_KEY_MISSING: 400,
-}
-
-_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Request body too large",
-    415: "Unsupported media type",
-    422: "Unprocessable request",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
 
 
 class InsufficientRole(Exception):
@@ -87,10 +45,6 @@ class InvalidCursor(Exception):
     """A pagination cursor that this API did not produce (400)."""
 
 
-def status_for(code: RejectCode) -> int:
-    return _STATUS.get(code, 422)
-
-
 def problem(
     status: int,
     code: str,
@@ -99,15 +53,7 @@ def problem(
     headers: Mapping[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Response:
-    standard: dict[str, Any] = {
-        "type": TYPE_PREFIX + code,
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "code": code,
-        "detail": detail,
-    }
-    # Extension members never replace the standard ones (RFC 9457 section 3.2).
-    body = {**(extra or {}), **standard}
+    body = problem_document(status, code, detail, extra)
     return Response(
         content=json.dumps(body, separators=(",", ":")).encode(),
         status_code=status,

@@ -21,6 +21,8 @@ from finance.domain.entries import DEFAULT_TYPE, REVERSAL_TYPE, EntryDraft, Line
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.domain.money import AMOUNT_MINOR_MAX
 from finance.proofs.strict_json import b64encode
+from finance.services.batches import BatchEntry, BatchResult, BatchStatus
+from finance.services.idempotency import request_fingerprint
 from finance.services.ledger import AccountBalance
 from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals, StoredCheckpoint
 
@@ -29,6 +31,7 @@ CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"
 
 
 JOURNAL_PATH = "/v1/journal"
+JOURNAL_BATCH_PATH = "/v1/journal/batch"
 
 
 def render(model: BaseModel) -> bytes:
@@ -91,6 +94,37 @@ class EntryCreate(_In):
             source_id=self.source_id,
             metadata=self.metadata,
         )
+
+
+class BatchEntryCreate(EntryCreate):
+    """One entry of a batch: the body of POST /v1/journal, its key, and the linked flag."""
+
+    idempotency_key: StrictStr = Field(
+        description="1..255 printable ASCII characters without spaces, as the Idempotency-Key"
+        " header: the same key and entry replay the first result, also across single posts"
+    )
+    linked: StrictBool = Field(
+        default=False,
+        description="Linked with the next entry: the chain up to the first entry without the"
+        " flag posts all or nothing",
+    )
+
+    def idempotency_body(self) -> dict[str, Any]:
+        """The entry's own fields, so that its fingerprint is that of the same entry sent to
+        POST /v1/journal: either may replay the other."""
+        return self.model_dump(
+            mode="json", exclude_unset=True, exclude={"idempotency_key", "linked"}
+        )
+
+    def to_batch_entry(self) -> BatchEntry:
+        fingerprint = request_fingerprint("POST", JOURNAL_PATH, self.idempotency_body())
+        return BatchEntry(self.idempotency_key, fingerprint, self.to_draft, self.linked)
+
+
+class BatchCreate(_In):
+    entries: list[BatchEntryCreate] = Field(
+        description="1..FINANCE_BATCH_ENTRIES_MAX (default 1,000) entries, posted in order"
+    )
 
 
 class ReversalCreate(_In):
@@ -379,3 +413,115 @@ class Problem(BaseModel):
     status: int
     code: str
     detail: str
+
+
+# Problem documents: the HTTP status of every reject code. Here rather than in api/problems.py
+# because a batch reports each refused entry as a problem document inside its 200 response, and
+# `finance post --batch --json` prints the same results.
+
+PROBLEM_TYPE_PREFIX = "urn:finance:problem:"
+
+_STATUS: dict[str, int] = {
+    RejectCode.VALIDATION_FAILED: 422,
+    RejectCode.TOO_FEW_LINES: 422,
+    RejectCode.TOO_MANY_LINES: 422,
+    RejectCode.INVALID_AMOUNT: 422,
+    RejectCode.UNKNOWN_CURRENCY: 422,
+    RejectCode.UNBALANCED_ENTRY: 422,
+    RejectCode.ACCOUNT_NOT_FOUND: 404,
+    RejectCode.ACCOUNT_CLOSED: 422,
+    RejectCode.CURRENCY_MISMATCH: 422,
+    RejectCode.BALANCE_OVERFLOW: 422,
+    RejectCode.OVERDRAFT: 422,
+    RejectCode.ENTRY_NOT_FOUND: 404,
+    RejectCode.ALREADY_REVERSED: 409,
+    RejectCode.REVERSAL_NOT_REVERSIBLE: 409,
+    RejectCode.ACCOUNT_CODE_EXISTS: 409,
+    RejectCode.ACCOUNT_ALREADY_CLOSED: 409,
+    RejectCode.TENANT_NOT_FOUND: 403,
+    RejectCode.TENANT_EXISTS: 409,
+    RejectCode.LEDGER_EMPTY: 409,
+    RejectCode.CHECKPOINT_NOT_FOUND: 404,
+    RejectCode.CHECKPOINT_NOT_SIGNED: 409,
+    RejectCode.ENTRY_NOT_SEALED: 409,
+    RejectCode.ENTRY_NOT_COVERED: 409,
+    RejectCode.TOO_MANY_ENTRIES: 422,
+    RejectCode.DUPLICATE_IDEMPOTENCY_KEY: 422,
+    RejectCode.LINKED_CHAIN_OPEN: 422,
+    RejectCode.LINKED_ENTRY_FAILED: 422,
+    RejectCode.IDEMPOTENCY_KEY_REUSED: 409,
+    RejectCode.IDEMPOTENCY_KEY_INVALID: 400,
+    RejectCode.IDEMPOTENCY_KEY_MISSING: 400,
+}
+
+PROBLEM_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def status_for(code: RejectCode) -> int:
+    return _STATUS.get(code, 422)
+
+
+def problem_document(
+    status: int, code: str, detail: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    standard: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": PROBLEM_TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    # Extension members never replace the standard ones (RFC 9457 section 3.2).
+    return {**(extra or {}), **standard}
+
+
+def rejection_document(exc: LedgerRejection) -> dict[str, Any]:
+    return problem_document(status_for(exc.code), exc.code.value, exc.detail, exc.context or None)
+
+
+class BatchResultOut(BaseModel):
+    """What became of one entry: `entry` when created or replayed, `error` when refused."""
+
+    index: int
+    status: BatchStatus
+    entry: EntryOut | None = None
+    error: Problem | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResultOut] = Field(description="One per entry, in request order")
+
+
+def render_batch(results: list[BatchResult]) -> bytes:
+    """The 200 body of a batch. A created or replayed entry is the very bytes stored under its
+    key (those a single post returns), spliced in as they are."""
+    parts = [_render_result(index, result) for index, result in enumerate(results)]
+    return b'{"results":[' + b",".join(parts) + b"]}"
+
+
+def _render_result(index: int, result: BatchResult) -> bytes:
+    head = f'{{"index":{index},"status":"{result.status.value}",'.encode()
+    if result.rejection is not None:
+        error = json.dumps(rejection_document(result.rejection), separators=(",", ":"))
+        return head + b'"error":' + error.encode() + b"}"
+    if result.body is None:
+        raise ValueError(f"a {result.status.value} batch result without its entry")
+    return head + b'"entry":' + result.body + b"}"
+
+
+def entry_response(entry: PostedEntry) -> tuple[int, bytes]:
+    """The response of a posting, as POST /v1/journal returns it and stores it under its key."""
+    return 201, render(EntryOut.of(entry))

@@ -19,7 +19,10 @@ from finance.api.deps import (
 )
 from finance.api.pagination import Cursor, Limit, decode_code_cursor, decode_int_cursor, page_of
 from finance.api.schemas import (
+    JOURNAL_BATCH_PATH,
     JOURNAL_PATH,
+    BatchCreate,
+    BatchOut,
     CurrencyTotalsOut,
     EntryCreate,
     EntryOut,
@@ -27,10 +30,11 @@ from finance.api.schemas import (
     ReversalCreate,
     TrialBalanceAccountOut,
     TrialBalanceOut,
-    render,
+    entry_response,
+    render_batch,
 )
 from finance.domain.entries import ENTRY_TYPE_PATTERN
-from finance.services import ledger, queries
+from finance.services import batches, ledger, queries
 from finance.services.ports import EntryFilter, LedgerTransaction
 
 router = APIRouter(tags=["journal"])
@@ -46,11 +50,31 @@ def post_entry(
 ) -> Response:
     def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
         now = app.clock.now()
-        entry = ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now)
-        return 201, render(EntryOut.of(entry))
+        return entry_response(ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now))
 
     payload = body.idempotency_body()
     return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+
+
+@router.post(JOURNAL_BATCH_PATH, response_model=BatchOut)
+def post_batch(body: BatchCreate, app: ContainerDep, caller: Accountant) -> Response:
+    """Post up to FINANCE_BATCH_ENTRIES_MAX entries in one transaction, each with its own
+    idempotency key (no Idempotency-Key header): one result per entry, in order. Whole-request
+    problems (too many entries, a key twice, a chain left open) are errors; an entry refused
+    is a result, and refuses the rest of its linked chain but nothing else."""
+    entries = [item.to_batch_entry() for item in body.entries]
+
+    def work(tx: LedgerTransaction) -> list[batches.BatchResult]:
+        return batches.post_batch(
+            tx,
+            entries,
+            app.clock.now(),
+            entries_max=app.settings.batch_entries_max,
+            respond=entry_response,
+        )
+
+    results = app.store(caller.tenant_id, work)
+    return Response(content=render_batch(results), media_type="application/json")
 
 
 @router.get(JOURNAL_PATH, response_model=EntryPage)
@@ -107,7 +131,7 @@ def reverse_entry(
             effective_date=options.effective_date,
             memo=options.memo,
         )
-        return 201, render(EntryOut.of(entry))
+        return entry_response(entry)
 
     payload = options.model_dump(mode="json", exclude_unset=True)
     return idempotent_write(request, app, caller, idempotency_key, payload, operation)
