@@ -41,9 +41,12 @@ IDEMPOTENCY_KEY_CHARS_MAX: Final = 255
 # their size bounds how long it holds the tenant's chain head. FINANCE_BATCH_ENTRIES_MAX may
 # raise the number of entries from the default (which is also its floor) up to the ceiling; the
 # lines of a batch are bounded by that number times the average below, and its body by its own
-# size limit (a batch of 1,000 two-line entries is about 300 KiB).
+# size limit (a batch of 1,000 two-line entries is about 300 KiB). The ceiling stays well inside
+# STATEMENT_TIMEOUT_MS: every entry of a batch updates the chain head row, and every line its
+# account's balance row, within one transaction, so those rows' versions pile up until commit
+# and the cost per entry grows with the batch (docs/performance.md, "Batches").
 BATCH_ENTRIES_MAX_DEFAULT: Final = 1_000
-BATCH_ENTRIES_MAX_CEILING: Final = 10_000
+BATCH_ENTRIES_MAX_CEILING: Final = 2_000
 BATCH_LINES_PER_ENTRY_AVG: Final = 10
 BATCH_BODY_BYTES_MAX: Final = 8 * 1024 * 1024
 
