@@ -189,7 +189,8 @@ def post_batches(
 
     The endpoint is probed first with a batch of one entry, not counted: when the service has
     no batch endpoint (404 or 405 for its path) the run is skipped, and when the probe is
-    refused (the contract differs) it has failed; either way the rest of the benchmark goes on.
+    refused (the contract differs) it has failed, as when a batch of the run is refused (a
+    lock timeout, say); either way the rest of the benchmark goes on.
     """
     probe = serve.connection()
     try:
@@ -214,6 +215,8 @@ def post_batches(
 
     try:
         return run_workers(name, split(requests, clients), post_one)
+    except HttpBenchError as exc:
+        return NotMeasured("failed", str(exc))
     finally:
         for connection in connections:
             connection.close()
