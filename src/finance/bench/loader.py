@@ -4,6 +4,7 @@ and verify, where posting them one by one would take minutes and measure nothing
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -24,6 +25,18 @@ def append_entries_fast(
     head, so that `finance check` passes on the result. Thousands of entries a second: for
     benchmarks and tests that need a long ledger, never a posting path (it bypasses the
     service's checks and must run as the owner)."""
+    append_transfers_fast(database, tenant, count, [(debit, credit)])
+
+
+def append_transfers_fast(
+    database: Database, tenant: str, count: int, pairs: Sequence[tuple[UUID, UUID]]
+) -> None:
+    """As `append_entries_fast`, with entry n a transfer between the accounts of
+    `pairs[n % len(pairs)]` (debit, credit): a long ledger spread over many accounts, in one
+    transaction."""
+    if not pairs:
+        raise ValueError("no account pairs to append transfers between")
+    accounts = list({account for pair in pairs for account in pair})
     with database.admin() as conn, conn.transaction():
         conn.execute("SET LOCAL session_replication_role = replica")
         head = conn.execute(
@@ -38,13 +51,14 @@ def append_entries_fast(
             for row in conn.execute(
                 "SELECT account_id, debits_posted, credits_posted, posting_sequence FROM balances"
                 " WHERE tenant_id = %s AND account_id = ANY(%s) FOR UPDATE",
-                (tenant, [debit, credit]),
+                (tenant, accounts),
             )
         }
         posted_at = datetime.now(UTC)
         entries, lines = [], []
         for offset in range(count):
             entry_id, amount = uuid.uuid4(), offset % 997 + 1
+            debit, credit = pairs[offset % len(pairs)]
             postings = [
                 (debit, Side.DEBIT, amount, CURRENCY),
                 (credit, Side.CREDIT, amount, CURRENCY),

@@ -150,6 +150,25 @@ def run_proof_bench(
 ) -> ProofBenchResult:
     """All three measurements on `bench`'s database. `progress(text)` is told what runs."""
     say = progress or (lambda _text: None)
+    proofs, signer = bench_proofs(bench, workdir)
+    result = ProofBenchResult(config)
+    say("warming up")
+    _warm_up(bench, config)
+    for round_number in range(config.runs_per_mode):
+        say(f"posting with the sealer off ({round_number + 1}/{config.runs_per_mode})")
+        result.sealer_off.append(posting_run(bench, config, f"sealer_off_{round_number + 1}"))
+        say(f"posting with the sealer on ({round_number + 1}/{config.runs_per_mode})")
+        run, lags = posting_run_with_sealer(bench, proofs, config, f"sealer_on_{round_number + 1}")
+        result.sealer_on.append(run)
+        result.lag_s.extend(lags)
+    say(f"loading and sealing a {config.range_entries:,}-entry ledger")
+    _export_and_verify(bench, proofs, signer, workdir, config, result, say)
+    return result
+
+
+def bench_proofs(bench: BenchDatabase, workdir: Path) -> tuple[Proofs, LocalSigner]:
+    """The proof use cases on `bench`'s database, signing with an Ed25519 key file in
+    `workdir` (created on first use)."""
     signer = LocalSigner(workdir / "keys" / "bench-signer.pem")
     proofs = Proofs(
         PostgresProofStore(bench.database),
@@ -157,19 +176,7 @@ def run_proof_bench(
         signer_id=SIGNER_ID,
         signers=[(SIGNER_ID, signer)],
     )
-    result = ProofBenchResult(config)
-    say("warming up")
-    _warm_up(bench, config)
-    for round_number in range(config.runs_per_mode):
-        say(f"posting with the sealer off ({round_number + 1}/{config.runs_per_mode})")
-        result.sealer_off.append(_posting_run(bench, config, f"sealer_off_{round_number + 1}"))
-        say(f"posting with the sealer on ({round_number + 1}/{config.runs_per_mode})")
-        run, lags = _posting_run_with_sealer(bench, proofs, config, f"sealer_on_{round_number + 1}")
-        result.sealer_on.append(run)
-        result.lag_s.extend(lags)
-    say(f"loading and sealing a {config.range_entries:,}-entry ledger")
-    _export_and_verify(bench, proofs, signer, workdir, config, result, say)
-    return result
+    return proofs, signer
 
 
 def _warm_up(bench: BenchDatabase, config: ProofBenchConfig) -> None:
@@ -188,17 +195,19 @@ def _warm_up(bench: BenchDatabase, config: ProofBenchConfig) -> None:
     )
 
 
-def _posting_run(bench: BenchDatabase, config: ProofBenchConfig, name: str) -> RunResult:
+def posting_run(bench: BenchDatabase, config: ProofBenchConfig, name: str) -> RunResult:
+    """`config.entries_per_run` entries from `config.workers` threads on a fresh tenant."""
     tenant = new_tenant(bench, config.accounts)
     return post_entries(
         bench.store, tenant, name=name, entries=config.entries_per_run, workers=config.workers
     )
 
 
-def _posting_run_with_sealer(
+def posting_run_with_sealer(
     bench: BenchDatabase, proofs: Proofs, config: ProofBenchConfig, name: str
 ) -> tuple[RunResult, list[float]]:
-    """The same run with the sealer thread working; then the lag of every entry posted."""
+    """As `posting_run`, with the sealer thread of `finance serve` working; then the lag of
+    every entry posted (commit to the signed checkpoint that covers it)."""
     tenant = new_tenant(bench, config.accounts)
     # The previous runs' tenants are sealed first, so this run's sealer works on its own entries.
     _catch_up(proofs)

@@ -177,28 +177,58 @@ def post_entries(
     workers: int,
     seed: int = 7,
     on_commit: Callable[[int], None] | None = None,
+    hot_account: UUID | None = None,
 ) -> RunResult:
     """Post `entries` 2-line entries between random distinct accounts from `workers` threads.
-    Each worker posts its share; the wall time runs from the start signal to the last commit.
-    `on_commit(sequence)` is called right after each entry's transaction commits."""
-    shares = [entries // workers + (1 if n < entries % workers else 0) for n in range(workers)]
+    With `hot_account`, one side of every entry (debit or credit, at random) is that account
+    and the other a random one. `on_commit(sequence)` is called right after each entry's
+    transaction commits."""
+    others = tuple(a for a in tenant.accounts if a != hot_account)
+
+    def post_one(_worker: int, rng: random.Random) -> int:
+        if hot_account is None:
+            debit, credit = rng.sample(others, 2)
+        else:
+            pair = (hot_account, rng.choice(others))
+            debit, credit = pair if rng.random() < 0.5 else pair[::-1]
+        draft = two_line_draft(debit, credit, rng.randint(1, 100_000))
+        posted = store(tenant.tenant_id, _poster(draft))
+        if on_commit is not None:
+            on_commit(posted.sequence)
+        return 1
+
+    return run_workers(name, split(entries, workers), post_one, seed=seed)
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` in `parts` shares that differ by at most one."""
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
+def run_workers(
+    name: str,
+    shares: Sequence[int],
+    step: Callable[[int, random.Random], int],
+    *,
+    seed: int = 7,
+) -> RunResult:
+    """One thread per share: worker `w` calls `step(w, rng)` `shares[w]` times, each call timed
+    (one latency), each returning how many entries it posted. The wall time runs from the start
+    signal to the last worker's end; the first error of any worker is raised after the join."""
+    workers = len(shares)
     latencies: list[list[float]] = [[] for _ in range(workers)]
+    posted = [0] * workers
     start = threading.Barrier(workers + 1)
     errors: list[BaseException] = []
 
     def work(index: int) -> None:
         rng = random.Random(seed * 1000 + index)  # noqa: S311 - a repeatable workload
-        accounts = tenant.accounts
         start.wait()
         try:
             for _ in range(shares[index]):
-                debit, credit = rng.sample(accounts, 2)
-                draft = two_line_draft(debit, credit, rng.randint(1, 100_000))
                 began = time.perf_counter()
-                posted = store(tenant.tenant_id, _poster(draft))
+                posted[index] += step(index, rng)
                 latencies[index].append((time.perf_counter() - began) * 1000)
-                if on_commit is not None:
-                    on_commit(posted.sequence)
         except BaseException as exc:  # noqa: BLE001 - reported after the join
             errors.append(exc)
 
@@ -212,4 +242,4 @@ def post_entries(
     seconds = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return RunResult(name, entries, seconds, [ms for part in latencies for ms in part])
+    return RunResult(name, sum(posted), seconds, [ms for part in latencies for ms in part])

@@ -1,8 +1,9 @@
 """`finance bench`: benchmarks that print figures (never part of the test suite).
 
 `finance bench proofs` measures the proof machinery: posting with the sealer off and on,
-checkpoint lag after commit, and exporting and verifying a long range. It runs on its own
-database: a fresh one on an embedded PostgreSQL in a temporary directory, or a new database
+checkpoint lag after commit, and exporting and verifying a long range. `finance bench
+throughput` measures posting and reading against pgbench on the same server. Each runs on its
+own database: a fresh one on an embedded PostgreSQL in a temporary directory, or a new database
 on FINANCE_DATABASE_URL's server (dropped afterwards)."""
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from finance.bench.proofs import (
     ProofBenchResult,
     run_proof_bench,
 )
+from finance.bench.throughput import CLIENTS, ThroughputConfig, run_throughput_bench
+from finance.bench.throughput_report import COLUMNS, TABLE_WIDTH, notes, rows, to_json
 from finance.bench.workload import bench_database, percentile
 from finance.cli import context
-from finance.cli.output import errors, table
+from finance.cli.output import console, errors, table
 
 app = typer.Typer(help="Benchmarks: figures printed, nothing asserted.", no_args_is_help=True)
 
@@ -53,6 +56,34 @@ def proofs(
     _print(result)
     if json_file is not None:
         json_file.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+@app.command()
+def throughput(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller runs, under two minutes (development)")
+    ] = False,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures to this JSON file")
+    ] = None,
+) -> None:
+    """Posting and reading against pgbench's TPC-B-like rate on the same server: the service
+    layer at 1, 4 and 8 workers, HTTP at 8 clients, the batch API, a hot account, the sealer
+    off and on, bytes per entry, the service's memory, and balance reads after loading
+    1,000,000 entries (100,000 with --quick). The full run takes about ten minutes."""
+    config = ThroughputConfig.quick() if quick else ThroughputConfig.full()
+    server_url = context.settings().database_url
+    with (
+        tempfile.TemporaryDirectory(prefix="finance-bench-") as workdir,
+        bench_database(Path(workdir), server_url, pool_max=CLIENTS + 4) as bench,
+    ):
+        result = run_throughput_bench(bench, Path(workdir), config, progress=_progress)
+    cells = [row.cells() for row in rows(result)]
+    table("Throughput benchmark", COLUMNS, cells, width=TABLE_WIDTH)
+    for note in notes(result):
+        console.print(note, soft_wrap=True)
+    if json_file is not None:
+        json_file.write_text(json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8")
 
 
 def _progress(text: str) -> None:

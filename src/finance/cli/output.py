@@ -21,13 +21,26 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    width: int | None = None,
+) -> None:
+    """`width`: when stdout is not a terminal (rich then assumes 80 columns), render this wide,
+    for tables whose cells would otherwise wrap into narrow strips in a file or a pipe."""
     view = Table(title=Text(title))
     for column in columns:
         view.add_column(Text(column))
     for row in rows:
         view.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
-    console.print(view)
+    if width is None or console.is_terminal:
+        console.print(view)
+    else:
+        Console(file=console.file, width=width, markup=False, emoji=False, highlight=False).print(
+            view
+        )
 
 
 class CliError(Exception):

