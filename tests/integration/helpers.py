@@ -44,7 +44,6 @@ TENANT_TABLES: tuple[tuple[str, str], ...] = (
     ("journal_entries", "tenant_id"),
     ("journal_lines", "tenant_id"),
     ("idempotency_keys", "tenant_id"),
-    ("outbox", "tenant_id"),
 )
 
 

@@ -39,7 +39,7 @@ class Populated:
 
 def populate(store: PostgresLedgerStore, tenant: str) -> Populated:
     """A tenant with a row in every tenant table: accounts, balances, an idempotent posting
-    (entry, lines, key, outbox event) besides the tenant and its ledger head."""
+    (entry, lines, key) besides the tenant and its ledger head."""
     cash = open_account(store, tenant, "cash", AccountType.ASSET)
     revenue = open_account(store, tenant, "revenue", AccountType.REVENUE)
 
@@ -83,12 +83,9 @@ def attempt_as_app(database: Database, tenant: str, statement: str) -> None:
         "UPDATE accounts SET code = 'renamed' WHERE tenant_id = %(t)s",
         "UPDATE accounts SET currency = 'EUR' WHERE tenant_id = %(t)s",
         "DELETE FROM accounts WHERE tenant_id = %(t)s",
-        "UPDATE outbox SET payload = '{}' WHERE tenant_id = %(t)s",
-        "DELETE FROM outbox WHERE tenant_id = %(t)s",
         "DELETE FROM idempotency_keys WHERE tenant_id = %(t)s",
         "UPDATE idempotency_keys SET request_hash = '\\x00' WHERE tenant_id = %(t)s",
         "TRUNCATE journal_lines",
-        "TRUNCATE outbox",
         "UPDATE schema_version SET checksum = 'x'",
     ],
 )
@@ -109,19 +106,14 @@ def test_app_role_connection_really_is_the_app_role(database: Database, tenant: 
         assert scalar(conn, "SELECT current_setting('finance.tenant_id')") == tenant
 
 
-def test_app_role_may_rename_an_account_and_publish_an_event(
-    database: Database, populated: Populated
-) -> None:
+def test_app_role_may_rename_an_account(database: Database, populated: Populated) -> None:
     """Control for the refusals above: the column grants the service needs do work."""
     with database.transaction(populated.tenant) as conn:
         renamed = conn.execute(
             "UPDATE accounts SET name = 'Till' WHERE tenant_id = %s AND id = %s",
             (populated.tenant, populated.cash),
         ).rowcount
-        published = conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE tenant_id = %s", (populated.tenant,)
-        ).rowcount
-    assert (renamed, published) == (1, 1)
+    assert renamed == 1
 
 
 # Row-level security -------------------------------------------------------------------------
@@ -202,11 +194,6 @@ def test_service_cannot_read_another_tenants_entry_or_account(
             id="accounts",
         ),
         pytest.param(
-            "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)"
-            " VALUES (%(b)s, 'entry.posted', gen_random_uuid(), '{}')",
-            id="outbox",
-        ),
-        pytest.param(
             "INSERT INTO idempotency_keys (tenant_id, key, request_hash)"
             " VALUES (%(b)s, 'planted', '\\x" + "00" * 32 + "')",
             id="idempotency_keys",
@@ -255,23 +242,12 @@ def test_tenant_cannot_update_rows_of_another_tenant(
         changed = conn.execute(
             "UPDATE accounts SET name = 'Hijacked' WHERE tenant_id = %s", (victim.tenant,)
         ).rowcount
-        published = conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE tenant_id = %s", (victim.tenant,)
-        ).rowcount
-    assert (changed, published) == (0, 0)
+    assert changed == 0
     with database.admin() as conn:
         names = conn.execute(
             "SELECT name FROM accounts WHERE tenant_id = %s ORDER BY code", (victim.tenant,)
         ).fetchall()
         assert names == [("Cash",), ("Revenue",)]
-        assert (
-            scalar(
-                conn,
-                "SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
-                (victim.tenant,),
-            )
-            == 1
-        )
 
 
 def test_tenant_cannot_move_its_row_to_another_tenant(
@@ -285,5 +261,5 @@ def test_tenant_cannot_move_its_row_to_another_tenant(
         database.transaction(populated.tenant) as conn,
     ):
         conn.execute(
-            "UPDATE outbox SET tenant_id = %s WHERE tenant_id = %s", (victim, populated.tenant)
+            "UPDATE accounts SET tenant_id = %s WHERE tenant_id = %s", (victim, populated.tenant)
         )

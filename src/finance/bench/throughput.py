@@ -64,12 +64,11 @@ RUN_NAMES = (
     "batch_1000",
     "hot_account",
 )
-# The tables an entry adds rows to: the entry and its lines (with every index), the outbox
-# event written with it, and, for an entry posted through the API, its idempotency key (with
-# the stored response). Balances and accounts are per account, checkpoints per seal interval
+# The tables an entry adds rows to: the entry and its lines (with every index) and, for an
+# entry posted through the API, its idempotency key (with the stored response). Balances and accounts are per account, checkpoints per seal interval
 # and Merkle nodes one per 256 entries: not counted.
 ENTRY_TABLES = ("journal_entries", "journal_lines")
-PER_ROW_TABLES = ("outbox", "idempotency_keys")
+PER_ROW_TABLES = ("idempotency_keys",)
 
 # Goals of issue 4, printed next to the figures.
 SERVICE_8_RATIO_GOAL = 0.75
@@ -306,8 +305,8 @@ def _sealer_runs(
 
 def measure_storage(database: Database) -> Storage:
     """Bytes on disk per entry: the entry tables' total size (heap, indexes, TOAST) over the
-    entries, plus, for the outbox and the idempotency keys, each table's size over its rows
-    (the service layer's postings write no idempotency key, the API's do)."""
+    entries, plus the idempotency keys' size over their rows (the service layer's postings
+    write no idempotency key, the API's do)."""
     by_table: dict[str, float] = {}
     with database.admin() as conn:
 

@@ -23,9 +23,7 @@ from finance.domain.entries import (
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.tenants import check_tenant
 from finance.proofs.chain import chain_hash, entry_body, genesis_hash
-from finance.services.ports import ChainHead, CompletedResponse, LedgerTransaction, OutboxEvent
-
-ENTRY_POSTED = "entry.posted"
+from finance.services.ports import ChainHead, CompletedResponse, LedgerTransaction
 
 
 def create_tenant(tx: LedgerTransaction, name: str, now: datetime) -> None:
@@ -163,11 +161,11 @@ def append_entries(
     entries: Sequence[PostedEntry],
     responses: Sequence[CompletedResponse] = (),
 ) -> list[PostedEntry]:
-    """Store chained entries with their `entry.posted` events (and the responses to keep under
-    their idempotency keys) in one write. The account posting numbers were computed under the
-    locks; the database assigns its own as the lines land, and the two must agree."""
-    events = [OutboxEvent(ENTRY_POSTED, entry.id, _event_payload(entry)) for entry in entries]
-    stored = tx.insert_entries(entries, events=events, responses=responses)
+    """Store chained entries (and the responses to keep under their idempotency keys) in one
+    write. No event row goes with them: the journal is the event log (docs/architecture.md).
+    The account posting numbers were computed under the locks; the database assigns its own
+    as the lines land, and the two must agree."""
+    stored = tx.insert_entries(entries, responses=responses)
     expected = [line.account_posting_sequence for entry in entries for line in entry.lines]
     assigned = [line.account_posting_sequence for entry in stored for line in entry.lines]
     if assigned != expected:
@@ -269,16 +267,3 @@ def _account_not_found(account_id: UUID) -> LedgerRejection:
         f"account {account_id} does not exist",
         context={"account_id": str(account_id)},
     )
-
-
-def _event_payload(entry: PostedEntry) -> dict[str, object]:
-    return {
-        "entry_id": str(entry.id),
-        "sequence": entry.sequence,
-        "hash": entry.hash.hex(),
-        "type": entry.type,
-        "effective_date": entry.effective_date.isoformat(),
-        "source": entry.source,
-        "source_id": entry.source_id,
-        "reversal_of": None if entry.reversal_of is None else str(entry.reversal_of),
-    }

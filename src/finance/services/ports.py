@@ -38,15 +38,6 @@ class StoredResponse:
 
 
 @dataclass(frozen=True)
-class OutboxEvent:
-    """An event to relay after commit, written in the transaction that caused it."""
-
-    event_type: str
-    aggregate_id: UUID
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class CompletedResponse:
     """The response to store under a key claimed in this transaction."""
 
@@ -138,11 +129,10 @@ class LedgerTransaction(Protocol):
         self,
         entries: Sequence[PostedEntry],
         *,
-        events: Sequence[OutboxEvent] = (),
         responses: Sequence[CompletedResponse] = (),
     ) -> list[PostedEntry]:
-        """Append entries (consecutive, in chain order) with their lines, outbox events and
-        idempotency responses, together. Returns the entries with the account posting
+        """Append entries (consecutive, in chain order) with their lines and idempotency
+        responses, together. Returns the entries with the account posting
         sequences the database assigned to their lines."""
         ...
 

@@ -31,7 +31,6 @@ from finance.services.ports import (
     CurrencyTotals,
     EntryFilter,
     LedgerTransaction,
-    OutboxEvent,
     StoredResponse,
 )
 
@@ -274,11 +273,10 @@ class PostgresLedgerTx:
         self,
         entries: Sequence[PostedEntry],
         *,
-        events: Sequence[OutboxEvent] = (),
         responses: Sequence[CompletedResponse] = (),
     ) -> list[PostedEntry]:
-        """Entries, their lines (whose trigger moves the balances), outbox events and
-        idempotency responses in one statement: one round trip however many entries."""
+        """Entries, their lines (whose trigger moves the balances) and idempotency responses
+        in one statement: one round trip however many entries."""
         lines = [
             (entry, number, line) for entry in entries for number, line in enumerate(entry.lines)
         ]
@@ -301,9 +299,6 @@ class PostgresLedgerTx:
             "line_currencies": [ln.currency for _, _, ln in lines],
             "line_sequences": [e.sequence for e, _, _ in lines],
             "line_dates": [e.effective_date for e, _, _ in lines],
-            "event_types": [ev.event_type for ev in events],
-            "event_aggregates": [ev.aggregate_id for ev in events],
-            "event_payloads": [Jsonb(ev.payload) for ev in events],
             "keys": [r.key for r in responses],
             "statuses": [r.status_code for r in responses],
             "bodies": [r.body for r in responses],
@@ -318,11 +313,7 @@ class PostgresLedgerTx:
                     RejectCode.ALREADY_REVERSED, f"entry {reversed_} is already reversed"
                 ) from exc
             raise
-        if row is None or (row["entries"], row["events"], row["responses"]) != (
-            len(entries),
-            len(events),
-            len(responses),
-        ):
+        if row is None or (row["entries"], row["responses"]) != (len(entries), len(responses)):
             raise InvariantViolation(f"an insert of {len(entries)} entries wrote {row}")
         postings = iter(row["postings"] or ())
         return [
@@ -458,7 +449,7 @@ class PostgresLedgerTx:
 # The entries go in in chain order (the chain trigger advances the head one entry at a time) and
 # the lines in (entry, line) order (the line trigger numbers each account's postings in chain
 # order). Foreign keys are checked at the end of the statement, when both are in. An empty list
-# of events or responses inserts or updates nothing.
+# of responses updates nothing.
 _INSERT_ENTRIES = """
 WITH entries AS (
     INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,
@@ -487,14 +478,6 @@ WITH entries AS (
                 entry_sequence, effective_date)
      ORDER BY l.entry_sequence, l.line_number
     RETURNING entry_sequence, line_number, account_posting_sequence
-), events AS (
-    INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload)
-    SELECT %(tenant)s, v.event_type, v.aggregate_id, v.payload
-      FROM unnest(%(event_types)s::text[], %(event_aggregates)s::uuid[],
-                  %(event_payloads)s::jsonb[]) WITH ORDINALITY
-           AS v(event_type, aggregate_id, payload, n)
-     ORDER BY v.n
-    RETURNING 1
 ), responses AS (
     UPDATE idempotency_keys k
        SET status_code = r.status_code, response_body = r.body, completed_at = now()
@@ -504,7 +487,6 @@ WITH entries AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM entries) AS entries,
-       (SELECT count(*) FROM events) AS events,
        (SELECT count(*) FROM responses) AS responses,
        (SELECT array_agg(account_posting_sequence ORDER BY entry_sequence, line_number)
           FROM lines) AS postings
