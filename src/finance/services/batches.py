@@ -15,7 +15,7 @@ The transaction, in this order (the single posting's order, for many entries at 
 4. Give back the claims of the refused entries, so that they store nothing, as a refused single
    posting stores nothing.
 5. One statement appends the entries with consecutive sequences, each hash chained to the one
-   before, with their lines, their `entry.posted` events and their stored responses.
+   before, with their lines and their stored responses.
 
 Everything the database checks at commit (balance per currency, no overdraft, the chain) holds
 for every entry written, because a refused entry is never written: the triggers stay a backstop
