@@ -27,7 +27,7 @@ ACCOUNTS = 3_000
 
 
 @pytest.fixture(scope="module")
-def fresh_store(pg_server_uri: str, database_url: str) -> Iterator[PostgresLedgerStore]:
+def fresh_store(pg_server_uri: str) -> Iterator[PostgresLedgerStore]:
     name = f"plans_{uuid.uuid4().hex[:12]}"
     url = fresh_database(pg_server_uri, name)
     database = Database(ensure_service_login(url), admin_conninfo=url, pool_max=2)

@@ -522,7 +522,7 @@ class Proofs:
             raise _invalid(f"the range {first}..{last} is empty or negative")
         if not 1 <= batch_size <= limits.PAGE_SIZE_MAX * 10:
             raise ValueError(f"batch size {batch_size} is out of range")
-        size = self.store(tenant_id, lambda tx: tx.ledger_size())
+        size = self.ledger_size(tenant_id)
         if last >= size:
             raise LedgerRejection(
                 RejectCode.ENTRY_NOT_FOUND, f"entry {last} does not exist ({size} entries)"
