@@ -232,22 +232,37 @@ def insert_raw_line(
     line: RawLine,
     entry_sequence: int,
     effective_date: date = DAY,
+    *,
+    running_offsets: tuple[int, int, int] = (0, 0, 0),
 ) -> None:
+    """INSERT one line by hand; `running_offsets` are added to the running state it claims for
+    its account (posting number, debits after, credits after) to make it lie."""
+    # As the service writes a line: with its account's running state after it, continuing
+    # the balance (a line on an unknown account has none, and its trigger refuses it first).
+    debit = line.amount_minor if line.side is Side.DEBIT else 0
     conn.execute(
         "INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side,"
-        " amount_minor, currency, entry_sequence, effective_date)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            tenant,
-            entry_id,
-            line_number,
-            line.account_id,
-            line.side.value,
-            line.amount_minor,
-            line.currency,
-            entry_sequence,
-            effective_date,
-        ),
+        " amount_minor, currency, entry_sequence, effective_date, account_posting_sequence,"
+        " debits_after, credits_after)"
+        " SELECT %(tenant)s, %(entry)s, %(number)s, %(account)s, %(side)s, %(amount)s,"
+        "  %(currency)s, %(sequence)s, %(date)s, b.posting_sequence + 1 + %(posting_offset)s,"
+        "  b.debits_posted + %(debit)s, b.credits_posted + %(credit)s"
+        " FROM (SELECT 1) one LEFT JOIN balances b"
+        "   ON b.tenant_id = %(tenant)s AND b.account_id = %(account)s",
+        {
+            "tenant": tenant,
+            "entry": entry_id,
+            "number": line_number,
+            "account": line.account_id,
+            "side": line.side.value,
+            "amount": line.amount_minor,
+            "currency": line.currency,
+            "sequence": entry_sequence,
+            "date": effective_date,
+            "debit": debit + running_offsets[1],
+            "credit": line.amount_minor - debit + running_offsets[2],
+            "posting_offset": running_offsets[0],
+        },
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -14,9 +15,9 @@ import pytest
 from psycopg import errors
 
 from finance.adapters.postgres.db import Database
-from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.domain.accounts import AccountType, Side
-from finance.domain.entries import PostedEntry, PostedLine
+from finance.adapters.postgres.ledger_store import PostgresLedgerStore, PostgresLedgerTx
+from finance.domain.accounts import AccountType, Balance, Side
+from finance.domain.entries import AccountState, PostedEntry, PostedLine, line_postings
 from finance.domain.errors import InvariantViolation
 from finance.proofs.chain import chain_hash, entry_body
 from finance.services import ledger
@@ -36,6 +37,7 @@ from tests.integration.helpers import (
     scalar,
     tenant_snapshot,
     transfer,
+    transfer_draft,
 )
 
 
@@ -70,9 +72,6 @@ def balanced(book: Book, amount: int = 250) -> list[RawLine]:
         pytest.param([(Side.DEBIT, 90), (Side.CREDIT, 100)], None, id="credits-exceed-debits"),
         pytest.param([(Side.DEBIT, 100), (Side.DEBIT, 100)], None, id="two-debits"),
         pytest.param([(Side.DEBIT, 100), (Side.CREDIT, 100)], 3, id="claims-more-lines"),
-        pytest.param(
-            [(Side.DEBIT, 100), (Side.CREDIT, 60), (Side.CREDIT, 40)], 2, id="claims-fewer-lines"
-        ),
     ],
 )
 def test_unbalanced_or_miscounted_entry_fails_at_commit_and_writes_nothing(
@@ -91,6 +90,24 @@ def test_unbalanced_or_miscounted_entry_fails_at_commit_and_writes_nothing(
             # Every statement was accepted: the check is deferred to COMMIT.
             reached_commit = True
         assert reached_commit
+        assert tenant_snapshot(conn, book.tenant) == before
+
+
+def test_line_beyond_the_entrys_line_count_is_refused_when_inserted(
+    database: Database, book: Book
+) -> None:
+    # An entry has as many line slots as it claims lines; a third line of a two-line entry has
+    # no slot (so no line can ever be added to a committed entry either).
+    raw = [
+        RawLine(book.cash, Side.DEBIT, 100),
+        RawLine(book.revenue, Side.CREDIT, 60),
+        RawLine(book.revenue, Side.CREDIT, 40),
+    ]
+    with database.admin() as conn:
+        before = tenant_snapshot(conn, book.tenant)
+        with raises_sqlstate("FN003") as refused, conn.transaction():
+            insert_raw_entry(conn, book.tenant, raw, line_count=2)
+        assert "line 2 does not fit entry" in str(refused.value)
         assert tenant_snapshot(conn, book.tenant) == before
 
 
@@ -383,6 +400,9 @@ def test_balance_check_refuses_an_overdraft_when_the_domain_is_bypassed(
         head = tx.lock_chain_head()
         entry_id, posted_at = uuid.uuid4(), now()
         postings = [(wallet, Side.DEBIT, 500, USD), (cash, Side.CREDIT, 500, USD)]
+        # Correct running totals (the database checks them), for an entry book() would refuse.
+        states = tx.lock_accounts([wallet, cash])
+        running = line_postings(transfer_draft(wallet, cash, 500), states)
         body = entry_body(
             ledger_id=tenant,
             sequence=head.next_sequence,
@@ -397,9 +417,7 @@ def test_balance_check_refuses_an_overdraft_when_the_domain_is_bypassed(
             postings=postings,
             metadata={},
         )
-        [entry] = tx.insert_entries(
-            [
-                PostedEntry(
+        entry = PostedEntry(
                     id=entry_id,
                     tenant_id=tenant,
                     sequence=head.next_sequence,
@@ -413,10 +431,13 @@ def test_balance_check_refuses_an_overdraft_when_the_domain_is_bypassed(
                     source_id=None,
                     metadata={},
                     reversal_of=None,
-                    lines=tuple(PostedLine(*p, account_posting_sequence=0) for p in postings),
-                )
-            ]
-        )
+                    lines=tuple(
+                        PostedLine(*p, account_posting_sequence=r.sequence,
+                                   debits_after=r.debits_after, credits_after=r.credits_after)
+                        for p, r in zip(postings, running, strict=True)
+                    ),
+                )  # fmt: skip
+        tx.insert_entries([entry])
         return entry
 
     with database.admin() as conn:
@@ -579,7 +600,7 @@ def test_line_must_carry_its_entrys_sequence_and_date(
     and silently changes `balance_as_of_sequence` / `balance_as_of_date`."""
     with database.admin() as conn:
         before = tenant_snapshot(conn, book.tenant)
-        with pytest.raises(psycopg.Error), conn.transaction():
+        with raises_sqlstate("FN003"), conn.transaction():
             insert_raw_entry(
                 conn,
                 book.tenant,
@@ -592,3 +613,104 @@ def test_line_must_carry_its_entrys_sequence_and_date(
         book.tenant, lambda tx: ledger.account_balance(tx, book.cash, as_of_sequence=0)
     )
     assert as_of_first.balance.debits_posted == 1_000
+
+
+# Lines continue their account's postings ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [
+        pytest.param((1, 0, 0), id="skips-a-posting-number"),
+        pytest.param((-1, 0, 0), id="reuses-a-posting-number"),
+        pytest.param((0, 1, 0), id="debits-after-off-by-one"),
+        pytest.param((0, 0, -1), id="credits-after-off-by-one"),
+    ],
+)
+def test_line_that_does_not_continue_its_account_is_refused(
+    database: Database, book: Book, offsets: tuple[int, int, int]
+) -> None:
+    """The writer states each line's running state of its account (migration 0007); the
+    database checks it against the account's previous line before anything is written."""
+    with database.admin() as conn:
+        before = tenant_snapshot(conn, book.tenant)
+        with raises_sqlstate("FN012"), conn.transaction():
+            entry_id = insert_raw_entry(conn, book.tenant, [], line_count=2)
+            insert_raw_line(
+                conn, book.tenant, entry_id, 0, RawLine(book.cash, Side.DEBIT, 5), 1,
+                running_offsets=offsets,
+            )  # fmt: skip
+        assert tenant_snapshot(conn, book.tenant) == before
+
+
+def test_lines_must_continue_the_balance_row(database: Database, book: Book) -> None:
+    """Each line continues the previous line; the statement trigger also requires the run to
+    start right after the balance it moves, so a balance that drifted from its lines (written
+    around the triggers) stops every posting to the account instead of being built upon."""
+    with database.admin() as conn:
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute(
+                "UPDATE balances SET posting_sequence = posting_sequence + 1"
+                " WHERE tenant_id = %s AND account_id = %s",
+                (book.tenant, book.cash),
+            )
+        before = tenant_snapshot(conn, book.tenant)
+        with raises_sqlstate("FN012") as refused, conn.transaction():
+            entry_id = insert_raw_entry(conn, book.tenant, [], line_count=2)
+            # The line continues the account's last line (so the row check passes), which is
+            # not where the drifted balance says the account is.
+            insert_raw_line(
+                conn, book.tenant, entry_id, 0, RawLine(book.cash, Side.DEBIT, 3), 1,
+                running_offsets=(-1, 0, 0),
+            )  # fmt: skip
+        assert "do not continue their balances" in str(refused.value)
+        assert tenant_snapshot(conn, book.tenant) == before
+
+
+def test_a_batch_moves_each_balance_and_the_head_once(
+    store: PostgresLedgerStore, book: Book
+) -> None:
+    """Many entries in one statement: one new version of the head row and of each balance,
+    not one per entry (the quadratic cost migration 0007 removed)."""
+
+    def post_many(conn: psycopg.Connection[Any]) -> tuple[list[PostedEntry], dict[str, int]]:
+        tx = PostgresLedgerTx(conn, book.tenant)
+        # These counters include the backend's earlier transactions not yet flushed: a delta.
+        before = _updates_so_far(conn)
+        states = tx.lock_accounts([book.cash, book.revenue])
+        head = tx.lock_chain_head()
+        running = dict(states)
+        entries, prev = [], head.head_hash
+        for offset in range(50):
+            draft = transfer_draft(book.cash, book.revenue, offset + 1)
+            numbers = line_postings(draft, running)
+            for line, posting in zip(draft.lines, numbers, strict=True):
+                running[line.account_id] = AccountState(
+                    running[line.account_id].account,
+                    Balance(posting.debits_after, posting.credits_after, posting.sequence),
+                )
+            entry = ledger.chained_entry(
+                book.tenant, draft, uuid.uuid4(), sequence=head.next_sequence + offset,
+                prev_hash=prev, posted_at=now(), line_postings=numbers,
+            )  # fmt: skip
+            entries.append(entry)
+            prev = entry.hash
+        posted = ledger.append_entries(tx, entries)
+        after = _updates_so_far(conn)
+        return posted, {table: after[table] - before.get(table, 0) for table in after}
+
+    posted, updates = store.database.run(book.tenant, post_many)
+    assert [entry.sequence for entry in posted] == list(range(1, 51))
+    assert updates == {"ledger_heads": 1, "balances": 2}
+    balance = store(book.tenant, lambda tx: tx.get_balance(book.cash))
+    assert balance is not None
+    assert (balance.debits_posted, balance.posting_sequence) == (1_000 + sum(range(1, 51)), 51)
+
+
+def _updates_so_far(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT relname, n_tup_upd FROM pg_stat_xact_user_tables"
+        " WHERE relname IN ('ledger_heads', 'balances')"
+    ).fetchall()
+    return {name: int(count) for name, count in rows}

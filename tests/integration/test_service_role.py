@@ -25,8 +25,10 @@ from tests.integration.helpers import (
 
 SECURITY_DEFINER_TRIGGERS = (
     "finance_open_balance",
-    "finance_apply_line",
-    "finance_append_to_chain",
+    "finance_check_chain_link",
+    "finance_advance_chain_head",
+    "finance_check_line",
+    "finance_apply_lines",
     "finance_check_entry_balanced",
     "finance_check_balance_limits",
 )

@@ -90,7 +90,7 @@ def posted_from(draft: EntryDraft) -> PostedEntry:
         metadata=draft.metadata,
         reversal_of=None,
         lines=tuple(
-            PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, 0)
+            PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, 0, 0, 0)
             for ln in draft.lines
         ),
     )

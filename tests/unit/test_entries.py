@@ -16,9 +16,11 @@ from finance.domain.entries import (
     AccountState,
     EntryDraft,
     Line,
+    LinePosting,
     PostedEntry,
     PostedLine,
     book,
+    line_postings,
     reversal_draft,
 )
 from finance.domain.errors import LedgerRejection, RejectCode
@@ -483,7 +485,10 @@ def posted(
         source_id="order-1",
         metadata={"k": "v"},
         reversal_of=reversal_of,
-        lines=tuple(PostedLine(*ln, account_posting_sequence=i + 1) for i, ln in enumerate(lines)),
+        lines=tuple(
+            PostedLine(*ln, account_posting_sequence=i + 1, debits_after=0, credits_after=0)
+            for i, ln in enumerate(lines)
+        ),
     )
 
 
@@ -643,3 +648,17 @@ def test_account_spec_refuses_a_name_that_is_not_valid_unicode() -> None:
     # `finance accounts create --name` with a non-UTF-8 argument arrives as "\udcff"
     # (surrogateescape); PostgreSQL cannot store it, so the spec must refuse it up front.
     assert rejection_code(lambda: spec(name="Cash \udcff")) is RejectCode.VALIDATION_FAILED
+
+
+def test_line_postings_run_each_accounts_totals_in_line_order() -> None:
+    """The running state the database checks line by line: an account hit twice in one entry
+    takes two consecutive posting numbers, the second on top of the first."""
+    cash, fees, sales = account(), account(), account(account_type=AccountType.REVENUE)
+    given = states(cash, fees, sales, balances={cash.id: Balance(500, 200, 7)})
+    entry = draft(line(cash, D, 100), line(sales, C, 130), line(cash, C, 20), line(fees, D, 50))
+    assert line_postings(entry, given) == (
+        LinePosting(sequence=8, debits_after=600, credits_after=200),
+        LinePosting(sequence=1, debits_after=0, credits_after=130),
+        LinePosting(sequence=9, debits_after=600, credits_after=220),
+        LinePosting(sequence=1, debits_after=50, credits_after=0),
+    )

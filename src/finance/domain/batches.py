@@ -13,16 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from finance.domain.entries import AccountState, EntryDraft, book, line_posting_sequences
+from finance.domain.entries import AccountState, EntryDraft, LinePosting, book, line_postings
 from finance.domain.errors import LedgerRejection, RejectCode
 
 
 @dataclass(frozen=True)
 class Booked:
-    """An entry that books: its draft and the posting number of each line on its account."""
+    """An entry that books: its draft and each line's posting on its account."""
 
     draft: EntryDraft
-    line_postings: tuple[int, ...]
+    line_postings: tuple[LinePosting, ...]
 
 
 # What each entry of a batch is before booking: a draft to book, a refusal decided before
@@ -90,7 +90,7 @@ def _book_one(
         after = book(item, states)
     except LedgerRejection as refused:
         return refused
-    postings = line_posting_sequences(item, states)
+    postings = line_postings(item, states)
     for account_id, balance in after.items():
         overlay[account_id] = AccountState(states[account_id].account, balance)
     return Booked(item, postings)

@@ -140,20 +140,37 @@ def book(draft: EntryDraft, states: Mapping[UUID, AccountState]) -> dict[UUID, B
     return after
 
 
-def line_posting_sequences(
+@dataclass(frozen=True)
+class LinePosting:
+    """What a line makes of its account: the account's posting number it takes (its 1st, 2nd...
+    posting) and the account's totals after it."""
+
+    sequence: int
+    debits_after: int
+    credits_after: int
+
+
+def line_postings(
     draft: EntryDraft, states: Mapping[UUID, AccountState]
-) -> tuple[int, ...]:
-    """The posting number each line gives its account (its 1st, 2nd... posting): what the
-    database assigns as the lines land in line order, known here because the accounts are
-    locked. A response can then be built before the lines are written, and the numbers the
-    database assigned are checked against these (a paired assertion)."""
-    counts: dict[UUID, int] = {}
-    numbers = []
+) -> tuple[LinePosting, ...]:
+    """Each line's posting on its account, in line order, from the balances in `states` (read
+    under the account locks). The database stores them with the lines and checks that each
+    continues its account's previous line, so the response can be built before the write."""
+    running = {line.account_id: states[line.account_id].balance for line in draft.lines}
+    postings = []
     for line in draft.lines:
-        number = counts.get(line.account_id, states[line.account_id].balance.posting_sequence) + 1
-        counts[line.account_id] = number
-        numbers.append(number)
-    return tuple(numbers)
+        before = running[line.account_id]
+        debit = line.amount_minor if line.side is Side.DEBIT else 0
+        after = Balance(
+            before.debits_posted + debit,
+            before.credits_posted + line.amount_minor - debit,
+            before.posting_sequence + 1,
+        )
+        running[line.account_id] = after
+        postings.append(
+            LinePosting(after.posting_sequence, after.debits_posted, after.credits_posted)
+        )
+    return tuple(postings)
 
 
 def _apply_lines(lines: Sequence[Line], states: Mapping[UUID, AccountState]) -> dict[UUID, Balance]:
@@ -206,6 +223,9 @@ class PostedLine:
     amount_minor: int
     currency: str
     account_posting_sequence: int
+    # The account's totals after this line: its running balance in posting order.
+    debits_after: int
+    credits_after: int
 
 
 @dataclass(frozen=True)

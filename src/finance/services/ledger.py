@@ -14,10 +14,11 @@ from uuid import UUID
 from finance.domain.accounts import Account, AccountSpec, Balance
 from finance.domain.entries import (
     EntryDraft,
+    LinePosting,
     PostedEntry,
     PostedLine,
     book,
-    line_posting_sequences,
+    line_postings,
     reversal_draft,
 )
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
@@ -87,7 +88,7 @@ def post_entry(
     """
     states = tx.lock_accounts(draft.account_ids)
     book(draft, states)
-    postings = line_posting_sequences(draft, states)
+    postings = line_postings(draft, states)
     head = tx.lock_chain_head()
     entry = chained_entry(
         tx.tenant_id,
@@ -117,7 +118,7 @@ def chained_entry(
     sequence: int,
     prev_hash: bytes,
     posted_at: datetime,
-    line_postings: Sequence[int],
+    line_postings: Sequence[LinePosting],
 ) -> PostedEntry:
     """The entry a booked draft becomes at position `sequence` of the chain, after `prev_hash`."""
     postings = [(ln.account_id, ln.side, ln.amount_minor, ln.currency) for ln in draft.lines]
@@ -150,8 +151,13 @@ def chained_entry(
         metadata=draft.metadata,
         reversal_of=draft.reversal_of,
         lines=tuple(
-            PostedLine(*posting, account_posting_sequence=number)
-            for posting, number in zip(postings, line_postings, strict=True)
+            PostedLine(
+                *posting,
+                account_posting_sequence=line.sequence,
+                debits_after=line.debits_after,
+                credits_after=line.credits_after,
+            )
+            for posting, line in zip(postings, line_postings, strict=True)
         ),
     )
 
@@ -163,16 +169,10 @@ def append_entries(
 ) -> list[PostedEntry]:
     """Store chained entries (and the responses to keep under their idempotency keys) in one
     write. No event row goes with them: the journal is the event log (docs/architecture.md).
-    The account posting numbers were computed under the locks; the database assigns its own
-    as the lines land, and the two must agree."""
-    stored = tx.insert_entries(entries, responses=responses)
-    expected = [line.account_posting_sequence for entry in entries for line in entry.lines]
-    assigned = [line.account_posting_sequence for entry in stored for line in entry.lines]
-    if assigned != expected:
-        raise InvariantViolation(
-            "the database numbered account postings differently from the booking"
-        )
-    return stored
+    Each line carries its account's posting number and totals, computed under the locks; the
+    database checks that each continues its account's previous line (migration 0007)."""
+    tx.insert_entries(entries, responses=responses)
+    return list(entries)
 
 
 def reverse_entry(

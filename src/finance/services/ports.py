@@ -130,10 +130,9 @@ class LedgerTransaction(Protocol):
         entries: Sequence[PostedEntry],
         *,
         responses: Sequence[CompletedResponse] = (),
-    ) -> list[PostedEntry]:
-        """Append entries (consecutive, in chain order) with their lines and idempotency
-        responses, together. Returns the entries with the account posting
-        sequences the database assigned to their lines."""
+    ) -> None:
+        """Append entries (consecutive, in chain order) with their lines, each line with its
+        account's posting, and idempotency responses, together."""
         ...
 
     def get_entry(self, entry_id: UUID) -> PostedEntry | None: ...

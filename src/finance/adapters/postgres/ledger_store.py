@@ -9,7 +9,6 @@ raised as `InvariantViolation` so it is logged loudly and the transaction rolls 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -274,9 +273,9 @@ class PostgresLedgerTx:
         entries: Sequence[PostedEntry],
         *,
         responses: Sequence[CompletedResponse] = (),
-    ) -> list[PostedEntry]:
-        """Entries, their lines (whose trigger moves the balances) and idempotency responses
-        in one statement: one round trip however many entries."""
+    ) -> None:
+        """Entries, their lines (whose statement trigger moves the balances) and idempotency
+        responses in one statement: one round trip however many entries."""
         lines = [
             (entry, number, line) for entry in entries for number, line in enumerate(entry.lines)
         ]
@@ -299,6 +298,9 @@ class PostgresLedgerTx:
             "line_currencies": [ln.currency for _, _, ln in lines],
             "line_sequences": [e.sequence for e, _, _ in lines],
             "line_dates": [e.effective_date for e, _, _ in lines],
+            "line_postings": [ln.account_posting_sequence for _, _, ln in lines],
+            "line_debits_after": [ln.debits_after for _, _, ln in lines],
+            "line_credits_after": [ln.credits_after for _, _, ln in lines],
             "keys": [r.key for r in responses],
             "statuses": [r.status_code for r in responses],
             "bodies": [r.body for r in responses],
@@ -313,19 +315,11 @@ class PostgresLedgerTx:
                     RejectCode.ALREADY_REVERSED, f"entry {reversed_} is already reversed"
                 ) from exc
             raise
-        if row is None or (row["entries"], row["responses"]) != (len(entries), len(responses)):
-            raise InvariantViolation(f"an insert of {len(entries)} entries wrote {row}")
-        postings = iter(row["postings"] or ())
-        return [
-            replace(
-                entry,
-                lines=tuple(
-                    PostedLine(ln.account_id, ln.side, ln.amount_minor, ln.currency, next(postings))
-                    for ln in entry.lines
-                ),
+        written = (len(entries), len(lines), len(responses))
+        if row is None or (row["entries"], row["lines"], row["responses"]) != written:
+            raise InvariantViolation(
+                f"an insert of {written} entries, lines, responses wrote {row}"
             )
-            for entry in entries
-        ]
 
     def get_entry(self, entry_id: UUID) -> PostedEntry | None:
         rows = self._all(
@@ -429,7 +423,8 @@ class PostgresLedgerTx:
         ids = [row["id"] for row in entry_rows]
         lines: dict[UUID, list[PostedLine]] = {entry_id: [] for entry_id in ids}
         for row in self._all(
-            "SELECT entry_id, account_id, side, amount_minor, currency, account_posting_sequence"
+            "SELECT entry_id, account_id, side, amount_minor, currency, account_posting_sequence,"
+            " debits_after, credits_after"
             " FROM journal_lines WHERE tenant_id = %s AND entry_id = ANY(%s)"
             " ORDER BY entry_id, line_number",
             (self.tenant_id, ids),
@@ -441,15 +436,17 @@ class PostgresLedgerTx:
                     int(row["amount_minor"]),
                     row["currency"],
                     int(row["account_posting_sequence"]),
+                    int(row["debits_after"]),
+                    int(row["credits_after"]),
                 )
             )
         return [_entry(row, tuple(lines[row["id"]])) for row in entry_rows]
 
 
-# The entries go in in chain order (the chain trigger advances the head one entry at a time) and
-# the lines in (entry, line) order (the line trigger numbers each account's postings in chain
-# order). Foreign keys are checked at the end of the statement, when both are in. An empty list
-# of responses updates nothing.
+# The entries go in in chain order (each entry's trigger checks its link to the one before) and
+# the lines in (entry, line) order (each line's trigger checks it continues its account's
+# previous line); statement triggers then move the chain head and each balance once (migration
+# 0007). Foreign keys are checked at the end of the statement. No responses update nothing.
 _INSERT_ENTRIES = """
 WITH entries AS (
     INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,
@@ -465,19 +462,26 @@ WITH entries AS (
                 source_id, metadata, reversal_of, line_count)
      ORDER BY e.sequence
     RETURNING 1
+), written AS (
+    -- Every entry is in before the first line is made: a line's trigger checks its entry.
+    SELECT count(*) AS entries FROM entries
 ), lines AS (
     INSERT INTO journal_lines (tenant_id, entry_id, line_number, account_id, side,
-        amount_minor, currency, entry_sequence, effective_date)
+        amount_minor, currency, entry_sequence, effective_date, account_posting_sequence,
+        debits_after, credits_after)
     SELECT %(tenant)s, l.entry_id, l.line_number, l.account_id, l.side, l.amount_minor,
-           l.currency, l.entry_sequence, l.effective_date
-      FROM unnest(%(line_entries)s::uuid[], %(line_numbers)s::smallint[],
+           l.currency, l.entry_sequence, l.effective_date, l.posting, l.debits_after,
+           l.credits_after
+      FROM written,
+           unnest(%(line_entries)s::uuid[], %(line_numbers)s::smallint[],
                   %(line_accounts)s::uuid[], %(line_sides)s::text[], %(line_amounts)s::bigint[],
                   %(line_currencies)s::text[], %(line_sequences)s::bigint[],
-                  %(line_dates)s::date[])
+                  %(line_dates)s::date[], %(line_postings)s::bigint[],
+                  %(line_debits_after)s::bigint[], %(line_credits_after)s::bigint[])
            AS l(entry_id, line_number, account_id, side, amount_minor, currency,
-                entry_sequence, effective_date)
+                entry_sequence, effective_date, posting, debits_after, credits_after)
      ORDER BY l.entry_sequence, l.line_number
-    RETURNING entry_sequence, line_number, account_posting_sequence
+    RETURNING 1
 ), responses AS (
     UPDATE idempotency_keys k
        SET status_code = r.status_code, response_body = r.body, completed_at = now()
@@ -486,10 +490,9 @@ WITH entries AS (
      WHERE k.tenant_id = %(tenant)s AND k.key = r.key
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM entries) AS entries,
-       (SELECT count(*) FROM responses) AS responses,
-       (SELECT array_agg(account_posting_sequence ORDER BY entry_sequence, line_number)
-          FROM lines) AS postings
+SELECT (SELECT entries FROM written) AS entries,
+       (SELECT count(*) FROM lines) AS lines,
+       (SELECT count(*) FROM responses) AS responses
 """
 
 
