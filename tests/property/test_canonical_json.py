@@ -5,14 +5,17 @@ exception), and `loads_strict_items` accepts and refuses exactly what `loads_str
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
+from uuid import UUID
 
 import pytest
 import rfc8785
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from finance.proofs.chain import canonical_bytes, entry_body
 from finance.proofs.strict_json import (
     JSON_INT_MAX,
     StrictJsonError,
@@ -178,6 +181,34 @@ def outcome(dumps: Any, value: Any) -> bytes | tuple[type[BaseException], str]:
 @example("\x00\x1f\x7f\u2028\ud7ff\uffff\U0010ffff")
 def test_canonical_dumps_is_rfc8785_for_any_value(value: Any) -> None:
     assert outcome(canonical_dumps, value) == outcome(rfc8785.dumps, value)
+
+
+@settings(max_examples=300)
+@given(
+    sequence=st.one_of(st.integers(min_value=0, max_value=JSON_INT_MAX), boundary_ints),
+    memo=st.none() | texts,
+    source=st.none() | texts,
+    metadata=st.dictionaries(texts, texts, max_size=4),
+    amount=st.integers(min_value=1, max_value=2**63 - 1),
+)
+def test_entry_bodies_hash_the_bytes_rfc8785_writes(
+    sequence: int, memo: str | None, source: str | None, metadata: dict[str, str], amount: int
+) -> None:
+    body = entry_body(
+        ledger_id="acme",
+        sequence=sequence,
+        entry_uuid=UUID(int=sequence % 2**128),
+        posted_at=datetime(2026, 1, 31, 9, 15, tzinfo=UTC),
+        effective_date=date(2026, 1, 31),
+        entry_type="SALE",
+        memo=memo,
+        source=source,
+        source_id=memo,
+        reversal_of=None,
+        postings=[(UUID(int=1), "debit", amount, "USD"), (UUID(int=2), "credit", amount, "USD")],
+        metadata=metadata,
+    )
+    assert outcome(canonical_bytes, body) == outcome(rfc8785.dumps, body)
 
 
 @settings(max_examples=400)

@@ -20,6 +20,7 @@ from finance.proofs.strict_json import (
     canonical_dumps,
     loads_strict,
 )
+from tests.proofs_support import rfc8785_fallback_forbidden
 
 
 def test_canonical_input_round_trips() -> None:
@@ -132,19 +133,9 @@ def test_parsing_leaves_a_pause_of_the_caller_in_place() -> None:
 EVERY_CHARACTER = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
 
 
-def forbid_fallback(patch: pytest.MonkeyPatch) -> None:
-    """Make any call to rfc8785.dumps fail, to show a value takes the fast path."""
-
-    def fallback(value: object) -> bytes:
-        raise AssertionError("canonical_dumps fell back to rfc8785")
-
-    patch.setattr(rfc8785, "dumps", fallback)
-
-
 def test_every_character_is_written_as_rfc8785_writes_it() -> None:
     expected = rfc8785.dumps(EVERY_CHARACTER)
-    with pytest.MonkeyPatch.context() as patch:
-        forbid_fallback(patch)
+    with rfc8785_fallback_forbidden():
         assert canonical_dumps(EVERY_CHARACTER) == expected
 
 
@@ -154,8 +145,7 @@ def test_keys_below_u_d800_sort_as_rfc8785_sorts_them_without_falling_back() -> 
     keys = [chr(c) for c in range(0xD800)] + ["ab", "a", "a\x00", "\ud7ff\x01", "é", "ée"]
     value = {key: index for index, key in enumerate(reversed(keys))}
     expected = rfc8785.dumps(value)
-    with pytest.MonkeyPatch.context() as patch:
-        forbid_fallback(patch)
+    with rfc8785_fallback_forbidden():
         assert canonical_dumps(value) == expected
 
 
