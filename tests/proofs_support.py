@@ -8,9 +8,13 @@ entry share every hash before it: that is how a rewritten history is made.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import pytest
+import rfc8785
 
 from finance.proofs import chain
 from finance.proofs.checkpoint import CheckpointBody, SignedCheckpoint, body_hash, sign_checkpoint
@@ -45,6 +49,19 @@ def make_body(ledger_id: str, sequence: int, amount: int | None = None) -> dict[
         ],
         metadata={"n": str(sequence)} if sequence % 2 else {},
     )
+
+
+@contextmanager
+def rfc8785_fallback_forbidden() -> Iterator[None]:
+    """Inside, any call to rfc8785.dumps fails: shows that `canonical_dumps` took its fast path
+    (compute the expected bytes with rfc8785 before entering)."""
+
+    def fallback(value: object) -> bytes:
+        raise AssertionError(f"canonical_dumps fell back to rfc8785 for {value!r:.200}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rfc8785, "dumps", fallback)
+        yield
 
 
 class SyntheticLedger:

@@ -23,6 +23,8 @@ from finance.proofs.chain import (
     genesis_hash,
     rfc3339_utc,
 )
+from finance.proofs.strict_json import JSON_INT_MAX
+from tests.proofs_support import rfc8785_fallback_forbidden
 
 LEDGER = "acme"
 CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
@@ -270,6 +272,49 @@ def test_canonical_bytes_do_not_depend_on_key_order() -> None:
     body = sample_body()
     reordered = dict(reversed(list(body.items())))
     assert canonical_bytes(reordered) == canonical_bytes(body)
+
+
+# Every character a client can put in a memo, a source or metadata, including the ones JSON
+# escapes, the ones it does not (DEL, U+2028), the last before the surrogates, the private use
+# area, a byte order mark and astral characters.
+AWKWARD_TEXT = (
+    '\x00\x01\x1f\b\t\n\f\r"\\/\x7f\x80\u2028\ud7ff\ue000\ufeff\uffff\U0001f389\U0010ffff'
+)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"memo": None, "reversal_of": "00000000-0000-4000-8000-0000000000ff"},
+        {"memo": AWKWARD_TEXT},
+        {"memo": "", "ledger_id": "ACME-\u00e9\u4e2d"},
+        {"entry_id": JSON_INT_MAX},
+        {"metadata": {"": "", "clé": AWKWARD_TEXT, "注文": "1", "b": "\n", "a\u00ff": "\x00"}},
+        {"source": AWKWARD_TEXT, "source_id": AWKWARD_TEXT, "type": AWKWARD_TEXT},
+        {"postings": sample_body(amount=2**63 - 1)["postings"] * 50},
+    ],
+)
+def test_entry_bodies_canonicalize_as_rfc8785_without_falling_back(changes: dict[str, Any]) -> None:
+    body = sample_body() | changes
+    expected = rfc8785.dumps(body)
+    with rfc8785_fallback_forbidden():
+        assert canonical_bytes(body) == expected
+
+
+def test_metadata_keys_that_sort_differently_in_utf16_are_still_in_rfc8785_order() -> None:
+    body = sample_body()
+    body["metadata"] = {"\ue000": "private use", "\U0001f389": "astral", "a": "ascii"}
+    assert canonical_bytes(body) == rfc8785.dumps(body)
+    assert b'"metadata":{"a":"ascii","\xf0\x9f\x8e\x89":"astral","\xee\x80\x80":' in (
+        canonical_bytes(body)
+    )
+
+
+def test_an_entry_id_beyond_2_53_is_refused_as_rfc8785_refuses_it() -> None:
+    prev = genesis_hash(LEDGER, CREATED_AT)
+    with pytest.raises(rfc8785.IntegerDomainError):
+        chain_hash(prev, sample_body(sequence=JSON_INT_MAX + 1))
 
 
 @pytest.mark.parametrize("length", [0, 31, 33, 64])

@@ -1,9 +1,11 @@
-"""Strict canonical JSON parsing and strict base64 (docs/proofs.md 3.3, verifier step 1)."""
+"""Strict canonical JSON parsing, strict base64 (docs/proofs.md 3.3, verifier step 1) and
+`canonical_dumps`, which must write exactly what rfc8785 writes."""
 
 from __future__ import annotations
 
 import base64
 import gc
+import re
 from typing import Any
 
 import pytest
@@ -15,8 +17,10 @@ from finance.proofs.strict_json import (
     StrictJsonError,
     b64decode_hash,
     b64decode_strict,
+    canonical_dumps,
     loads_strict,
 )
+from tests.proofs_support import rfc8785_fallback_forbidden
 
 
 def test_canonical_input_round_trips() -> None:
@@ -122,3 +126,70 @@ def test_parsing_leaves_a_pause_of_the_caller_in_place() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# canonical_dumps: rfc8785.dumps at C speed ------------------------------------------------------
+
+EVERY_CHARACTER = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+
+
+def test_every_character_is_written_as_rfc8785_writes_it() -> None:
+    expected = rfc8785.dumps(EVERY_CHARACTER)
+    with rfc8785_fallback_forbidden():
+        assert canonical_dumps(EVERY_CHARACTER) == expected
+
+
+def test_keys_below_u_d800_sort_as_rfc8785_sorts_them_without_falling_back() -> None:
+    """Below U+D800 a code point is one UTF-16 code unit, so the C encoder's order is RFC 8785's;
+    prefixes and multi-character keys are in the mix."""
+    keys = [chr(c) for c in range(0xD800)] + ["ab", "a", "a\x00", "\ud7ff\x01", "é", "ée"]
+    value = {key: index for index, key in enumerate(reversed(keys))}
+    expected = rfc8785.dumps(value)
+    with rfc8785_fallback_forbidden():
+        assert canonical_dumps(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\ue000": 1, "\U0001f600": 2},  # by code point the other way round
+        [JSON_INT_MAX + 1],  # rfc8785 refuses it, the C encoder would write it
+        {"a": 1.5},  # the two write floats differently
+        {1: "a"},  # rfc8785 refuses it, the C encoder would write the key as "1"
+        ["\ud800"],  # rfc8785 refuses it in its own words
+    ],
+)
+def test_what_the_fast_path_cannot_vouch_for_is_left_to_rfc8785(value: Any) -> None:
+    reference = rfc8785.dumps
+    calls: list[object] = []
+
+    def spy(arg: Any) -> bytes:
+        calls.append(arg)
+        return reference(arg)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rfc8785, "dumps", spy)
+        try:
+            expected = reference(value)
+        except rfc8785.CanonicalizationError as exc:
+            with pytest.raises(type(exc), match=re.escape(str(exc))):
+                canonical_dumps(value)
+        else:
+            assert canonical_dumps(value) == expected
+    assert calls == [value]
+
+
+def test_a_cyclic_value_fails_as_in_rfc8785() -> None:
+    value: list[Any] = []
+    value.append(value)
+    with pytest.raises(RecursionError):
+        rfc8785.dumps(value)
+    with pytest.raises(RecursionError):
+        canonical_dumps(value)
+
+
+def test_deep_nesting_is_written_as_rfc8785_writes_it() -> None:
+    value: Any = "x"
+    for depth in range(100):
+        value = [value] if depth % 2 else {"k": value}
+    assert canonical_dumps(value) == rfc8785.dumps(value)

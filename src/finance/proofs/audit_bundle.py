@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
-import rfc8785
-
 from finance.proofs.bundle import Bundle, CheckpointRef, build_bundle, read_bundle
 from finance.proofs.checkpoint import (
     SignedCheckpoint,
@@ -42,7 +40,7 @@ from finance.proofs.range import RangeVerified, verify_range_package
 from finance.proofs.signatures import TrustStore
 from finance.proofs.signing import Signer
 from finance.proofs.state import AuditorState
-from finance.proofs.strict_json import b64encode, loads_strict
+from finance.proofs.strict_json import b64encode, canonical_dumps, loads_strict
 from finance.proofs.verification import VerificationFailed, step
 
 T = TypeVar("T")
@@ -87,7 +85,7 @@ class ConsistencyFile:
     proof: tuple[bytes, ...]
 
     def to_bytes(self) -> bytes:
-        return rfc8785.dumps(
+        return canonical_dumps(
             {
                 "type": CONSISTENCY_TYPE,
                 "from": self.old.to_json(),

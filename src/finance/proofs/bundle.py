@@ -32,8 +32,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-import rfc8785
-
 from finance.proofs.chain import rfc3339_utc
 from finance.proofs.checkpoint import CheckpointBody
 from finance.proofs.errors import InvalidProof
@@ -46,7 +44,13 @@ from finance.proofs.signatures import (
     verify_message,
 )
 from finance.proofs.signing import Signer
-from finance.proofs.strict_json import HASH_BYTES, JSON_INT_MAX, b64encode, loads_strict
+from finance.proofs.strict_json import (
+    HASH_BYTES,
+    JSON_INT_MAX,
+    b64encode,
+    canonical_dumps,
+    loads_strict,
+)
 
 BUNDLE_TYPE: Final = "finance/bundle/v1"
 BUNDLE_PREFIX: Final = b"finance/bundle/v1\n"
@@ -178,7 +182,7 @@ class Manifest:
         }
 
     def to_bytes(self) -> bytes:
-        return rfc8785.dumps(self.to_json())
+        return canonical_dumps(self.to_json())
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Manifest:
@@ -286,7 +290,7 @@ def build_bundle(
     signatures = sign_message(manifest_signing_bytes(manifest_bytes), signers)
     members = dict(files)
     members[MANIFEST_PATH] = manifest_bytes
-    members[MANIFEST_SIG_PATH] = rfc8785.dumps(
+    members[MANIFEST_SIG_PATH] = canonical_dumps(
         {"signatures": [signature.to_json() for signature in signatures]}
     )
     name = manifest.bundle_name

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-import rfc8785
+from finance.proofs.strict_json import canonical_dumps
 
 ENTRY_SCHEMA = "finance/entry/v1"
 ENTRY_PREFIX = b"finance/entry/v1\n"
@@ -36,7 +36,7 @@ def rfc3339_utc(moment: datetime) -> str:
 def genesis_hash(ledger_id: str, created_at: datetime) -> bytes:
     """The prev_hash of entry 0: binds the chain to its ledger so chains cannot be swapped."""
     body = {"ledger_id": ledger_id, "created_at": rfc3339_utc(created_at)}
-    return hashlib.sha256(GENESIS_PREFIX + rfc8785.dumps(body)).digest()
+    return hashlib.sha256(GENESIS_PREFIX + canonical_dumps(body)).digest()
 
 
 def entry_body(
@@ -83,7 +83,9 @@ def entry_body(
 
 
 def canonical_bytes(body: dict[str, Any]) -> bytes:
-    return rfc8785.dumps(body)
+    """The body's JCS bytes: what `rfc8785.dumps` writes, at the C JSON encoder's speed (about
+    a quarter of rfc8785's time for an entry body; see `canonical_dumps`)."""
+    return canonical_dumps(body)
 
 
 def chain_hash(prev_hash: bytes, body: dict[str, Any]) -> bytes:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import rfc8785
-
 from finance.proofs.chain import rfc3339_utc
 from finance.proofs.errors import InvalidProof
 from finance.proofs.fields import exact_object, hash32, integer, reraise_as, string, timestamp
@@ -29,7 +27,13 @@ from finance.proofs.signatures import (
     verify_message,
 )
 from finance.proofs.signing import Signer
-from finance.proofs.strict_json import HASH_BYTES, JSON_INT_MAX, b64encode, loads_strict
+from finance.proofs.strict_json import (
+    HASH_BYTES,
+    JSON_INT_MAX,
+    b64encode,
+    canonical_dumps,
+    loads_strict,
+)
 
 CHECKPOINT_TYPE: Final = "finance/checkpoint/v1"
 CHECKPOINT_PREFIX: Final = b"finance/checkpoint/v1\n"
@@ -117,7 +121,7 @@ class CheckpointBody:
 
 
 def signing_bytes(body: CheckpointBody) -> bytes:
-    return CHECKPOINT_PREFIX + rfc8785.dumps(body.to_json())
+    return CHECKPOINT_PREFIX + canonical_dumps(body.to_json())
 
 
 def body_hash(body: CheckpointBody) -> bytes:
@@ -138,7 +142,7 @@ class SignedCheckpoint:
 
     def to_bytes(self) -> bytes:
         """The envelope as RFC 8785 bytes, the form it is stored and shipped in."""
-        return rfc8785.dumps(self.to_json())
+        return canonical_dumps(self.to_json())
 
     @classmethod
     def from_json(cls, obj: object) -> SignedCheckpoint:

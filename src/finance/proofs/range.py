@@ -20,8 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
-import rfc8785
-
 from finance.limits import PROOF_PACKAGE_BYTES_MAX, RANGE_ENTRIES_MAX
 from finance.proofs.chain import chain_hash_of_canonical, genesis_hash, rfc3339_utc
 from finance.proofs.checkpoint import CheckpointBody, SignedCheckpoint, verify_checkpoint
@@ -189,7 +187,7 @@ class RangeStatement:
 
 
 def statement_signing_bytes(statement: RangeStatement) -> bytes:
-    return RANGE_PREFIX + rfc8785.dumps(statement.to_json())
+    return RANGE_PREFIX + canonical_dumps(statement.to_json())
 
 
 @dataclass(frozen=True)
@@ -526,11 +524,11 @@ def build_range_package_with_entries(
     package = canonical_object(
         [
             ("type", canonical_dumps(PACKAGE_TYPE)),
-            ("statement", rfc8785.dumps(statement.to_json())),
-            ("statement_signatures", rfc8785.dumps([s.to_json() for s in signatures])),
+            ("statement", canonical_dumps(statement.to_json())),
+            ("statement_signatures", canonical_dumps([s.to_json() for s in signatures])),
             ("entries", b"[" + b",".join(entries_jcs) + b"]"),
-            ("left_frontier", rfc8785.dumps([b64encode(h) for h in left_frontier])),
-            ("consistency", rfc8785.dumps([b64encode(h) for h in consistency])),
+            ("left_frontier", canonical_dumps([b64encode(h) for h in left_frontier])),
+            ("consistency", canonical_dumps([b64encode(h) for h in consistency])),
             ("checkpoint", checkpoint.to_bytes()),
         ]
     )

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import rfc8785
-
 from finance.limits import RECEIPT_BYTES_MAX
 from finance.proofs.chain import chain_hash_of_canonical
 from finance.proofs.checkpoint import SignedCheckpoint, verify_checkpoint
@@ -86,7 +84,7 @@ def build_receipt(
     try:
         _check_included(
             check_entry_body(entry_body, "entry"),
-            rfc8785.dumps(entry_body),
+            canonical_dumps(entry_body),
             prev_hash,
             leaf_index,
             list(inclusion_path),
@@ -94,7 +92,7 @@ def build_receipt(
         )
     except InvalidProof as exc:
         raise ValueError(f"cannot build a valid receipt: {exc.reason}") from exc
-    return rfc8785.dumps(
+    return canonical_dumps(
         receipt_json(entry_body, prev_hash, leaf_index, inclusion_path, signed_checkpoint)
     )
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
-import rfc8785
-
 from finance.proofs.checkpoint import (
     CheckpointError,
     SignedCheckpoint,
@@ -34,7 +32,7 @@ from finance.proofs.checkpoint import (
 from finance.proofs.errors import InvalidProof
 from finance.proofs.fields import exact_object, reraise_as
 from finance.proofs.merkle import ProofError, verify_consistency
-from finance.proofs.strict_json import loads_strict
+from finance.proofs.strict_json import canonical_dumps, loads_strict
 
 STATE_TYPE: Final = "finance/auditor-state/v1"
 
@@ -143,7 +141,7 @@ class AuditorState:
         return state.advance(chain[-1][0])
 
     def to_bytes(self) -> bytes:
-        return rfc8785.dumps(
+        return canonical_dumps(
             {
                 "type": STATE_TYPE,
                 "checkpoints": {

@@ -13,8 +13,10 @@ in) and refuses, never repairs, anything else:
 * input whose bytes differ from `rfc8785.dumps(parsed)`: whitespace, key order, escapes.
 
 `rfc8785.dumps` is pure Python and costs about five times the C `json` encoder, which matters
-when a verifier canonicalizes a 100,000-entry package. `canonical_dumps` therefore uses the C
-encoder whenever it provably writes the same bytes, and `rfc8785` otherwise (see its doc).
+when a verifier canonicalizes a 100,000-entry package and when every posting hashes its entry
+body. `canonical_dumps` is therefore `rfc8785.dumps` for any value, on the C encoder whenever it
+provably writes the same bytes and by `rfc8785` otherwise (see its doc); the parser checks its
+input with a variant that trusts the parser's own output.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def loads_strict(data: bytes) -> Any:
         raise TypeError("loads_strict wants bytes")
     parsed = _parse(bytes(data), duplicate_hook=True)
     with _refusing():
-        canonical = canonical_dumps(parsed)
+        canonical = _canonical_dumps_parsed(parsed)
     if canonical != bytes(data):
         raise StrictJsonError(_NOT_CANONICAL)
     return parsed
@@ -85,40 +87,93 @@ def _parse_items(data: bytes, member: str) -> tuple[Any, list[bytes], bytes]:
     items: list[bytes] = []
     with _refusing():
         if isinstance(parsed, dict) and isinstance(parsed.get(member), list):
-            items = [canonical_dumps(item) for item in parsed[member]]
+            items = [_canonical_dumps_parsed(item) for item in parsed[member]]
             joined = b"[" + b",".join(items) + b"]"
             canonical = canonical_object(
-                (key, joined if key == member else canonical_dumps(value))
+                (key, joined if key == member else _canonical_dumps_parsed(value))
                 for key, value in parsed.items()
             )
         else:
-            canonical = canonical_dumps(parsed)
+            canonical = _canonical_dumps_parsed(parsed)
     return parsed, items, canonical
 
 
 # The C encoder with RFC 8785's separators. sort_keys orders members by code point, RFC 8785 by
-# UTF-16 code unit.
+# UTF-16 code unit. check_circular is off (it costs a dict operation per container) because
+# nothing cyclic reaches it: parsed JSON is a tree, and `_is_plain` bounds the depth it accepts.
 _FAST_ENCODER: Final = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+    ensure_ascii=False,
+    separators=(",", ":"),
+    sort_keys=True,
+    allow_nan=False,
+    check_circular=False,
 )
 # A UTF-8 lead byte of a code point from U+D000 up, where the two orders can part: by code point
 # U+E000..U+FFFF sort before U+10000 and above, in UTF-16 after them (surrogates are D800..DFFF).
 _HIGH_CODE_POINT: Final = re.compile(rb"[\xed-\xff]")
+# A key character from U+D800 up. Below it a code point is its own single UTF-16 code unit, so
+# keys without one sort alike by code point (sort_keys) and by UTF-16 code unit (RFC 8785).
+_KEY_ORDER_HAZARD: Final = re.compile(r"[^\x00-\ud7ff]")
+# Deeper than any Finance object nests (a receipt: receipt, entry, postings, posting). A deeper
+# or cyclic value is left to rfc8785, so the walk below always ends.
+_PLAIN_DEPTH_MAX: Final = 32
 _NOT_CANONICAL: Final = "input is not RFC 8785 canonical JSON (whitespace, order or escapes)"
 
 
 def canonical_dumps(value: Any) -> bytes:
-    """`rfc8785.dumps(value)` for a value made only of what `loads_strict` returns: dicts with
-    string keys, lists, strings, integers within +-(2^53 - 1), booleans and None (no floats:
-    the C encoder writes them differently).
+    """`rfc8785.dumps(value)` for any value: the same bytes, or the same exception.
 
-    For such values the C encoder writes RFC 8785's bytes exactly: the same separators, integers
-    as plain digits, and the same string escapes (the two-character forms for \\b \\f \\n \\r
-    \\t \\" \\\\, lower-case \\u00xx for the other control characters, every other character as
-    UTF-8). Only the member order can differ, and only for keys with code points from U+E000, so
-    any output holding a code point from U+D000 up is redone by `rfc8785`, as is a lone
-    surrogate (which `rfc8785` refuses, with CanonicalizationError or UnicodeEncodeError).
+    The C encoder writes RFC 8785's bytes exactly for what `_is_plain` accepts: the same
+    separators, integers as plain digits, and the same string escapes (the two-character forms
+    for \\b \\f \\n \\r \\t \\" \\\\, lower-case \\u00xx for the other control characters,
+    every other character as UTF-8), members in the same order since no key holds a code point
+    from U+D800 up. Everything else goes to `rfc8785`: floats (written differently), integers
+    outside +-(2^53 - 1) and non-string keys (which rfc8785 refuses and the C encoder writes),
+    subclasses, other types, deep nesting and lone surrogates (UTF-8 cannot encode them).
     tests/property/test_canonical_json.py checks the two against each other."""
+    if _is_plain(value, _PLAIN_DEPTH_MAX):
+        try:
+            return _FAST_ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 refuses it, in its own words
+    return rfc8785.dumps(value)
+
+
+def _is_plain(value: Any, depth_left: int) -> bool:
+    """Whether `value` is made only of dicts (keys as `_KEY_ORDER_HAZARD` allows), lists, tuples,
+    strings, booleans, None and integers within +-(2^53 - 1), each of exactly that type (a
+    subclass can override what either encoder reads), nested at most `depth_left` deep."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        in_range: bool = -JSON_INT_MAX <= value <= JSON_INT_MAX
+        return in_range
+    if depth_left == 0:
+        return False
+    if kind is dict:
+        for key in value:
+            if type(key) is not str or not (key.isascii() or not _KEY_ORDER_HAZARD.search(key)):
+                return False
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
+    for item in items:
+        # Strings are most of an entry body: testing them here saves a call for each.
+        if type(item) is not str and not _is_plain(item, depth_left - 1):
+            return False
+    return True
+
+
+def _canonical_dumps_parsed(value: Any) -> bytes:
+    """`canonical_dumps` for a value `_parse` returned, which is made only of what the C encoder
+    writes as RFC 8785 does (dicts with string keys, lists, strings, integers within
+    +-(2^53 - 1), booleans and None), so it skips the walk over the value. Only the member order
+    can differ, and only for keys with code points from U+E000, so any output holding a code
+    point from U+D000 up is redone by `rfc8785`, as is a lone surrogate (which `rfc8785`
+    refuses, with CanonicalizationError or UnicodeEncodeError)."""
     try:
         fast = _FAST_ENCODER.encode(value).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: let rfc8785 refuse it in its own words
