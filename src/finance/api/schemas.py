@@ -9,7 +9,7 @@ idempotency keys that either may replay.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -173,7 +173,10 @@ class LineOut(BaseModel):
 
 
 class EntryOut(BaseModel):
-    """A posted entry. Every field is immutable, so the representation never changes."""
+    """A posted entry. Every field is immutable, so the representation never changes: the
+    same bytes for the entry as posted and as read back, whatever the database hands back.
+    Hence metadata in key order (JSONB keeps its own order, not the client's) and `posted_at`
+    in UTC (not the session's time zone). tests/unit/test_entry_response.py pins the bytes."""
 
     id: UUID
     sequence: int = Field(description="Gap-free 0-based position in the tenant's hash chain")
@@ -196,13 +199,13 @@ class EntryOut(BaseModel):
             sequence=entry.sequence,
             hash=entry.hash.hex(),
             prev_hash=entry.prev_hash.hex(),
-            posted_at=entry.posted_at,
+            posted_at=entry.posted_at.astimezone(UTC),
             effective_date=entry.effective_date,
             type=entry.type,
             memo=entry.memo,
             source=entry.source,
             source_id=entry.source_id,
-            metadata=entry.metadata,
+            metadata=dict(sorted(entry.metadata.items())),
             reversal_of=entry.reversal_of,
             lines=[
                 LineOut(
