@@ -1,6 +1,7 @@
-"""The bytes of a posting's response (POST /v1/journal, a batch entry, a reversal): the same
-for the entry as posted and as read back from the database, and pinned, since clients and
-idempotent replays compare them byte for byte."""
+"""The bytes of a posting's response. An idempotency key of a posting keeps only the entry's id,
+and every replay renders the entry again (services/idempotency.py): these bytes are a stored
+format. Changing them changes what every key posted so far replays, so they are pinned here;
+if this test fails, the change breaks byte-for-byte replays of earlier postings."""
 
 from __future__ import annotations
 
