@@ -21,12 +21,13 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from finance.adapters.postgres.ledger_store import PostgresLedgerStore
+from finance.adapters.postgres.db import Database
+from finance.adapters.postgres.ledger_store import PostgresLedgerStore, PostgresLedgerTx
 from finance.domain.accounts import AccountSpec, AccountType, Side
 from finance.domain.entries import EntryDraft, Line, PostedEntry
 from finance.proofs.chain import chain_hash, entry_body
 from finance.services import ledger
-from finance.services.ports import LedgerTransaction
+from finance.services.ports import LedgerTransaction, TransactionRunner
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
@@ -115,6 +116,33 @@ def transfer(
 ) -> PostedEntry:
     draft = transfer_draft(debit, credit, amount, effective_date=effective_date, memo=memo)
     return post(store, tenant, draft)
+
+
+def counting_key_writes(database: Database, counts: dict[str, int]) -> TransactionRunner:
+    """The store, noting in `counts` the rows its transaction inserted, updated and deleted in
+    idempotency_keys. The backend's counters may still hold earlier transactions' counts (they
+    are flushed when it is idle), but do not move during one: the difference is this one's."""
+
+    def key_writes(conn: Conn) -> tuple[int, int, int]:
+        row = conn.execute(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'idempotency_keys'"
+        ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def run(tenant_id: str, work: Callable[[LedgerTransaction], T]) -> T:
+        def inner(conn: Conn) -> T:
+            before = key_writes(conn)
+            result = work(PostgresLedgerTx(conn, tenant_id))
+            after = key_writes(conn)
+            names = ("inserted", "updated", "deleted")
+            counts.update({name: a - b for name, a, b in zip(names, after, before, strict=True)})
+            return result
+
+        return database.run(tenant_id, inner)
+
+    return run
 
 
 # Raw SQL ----------------------------------------------------------------------------------

@@ -24,12 +24,17 @@ from finance.domain.entries import EntryDraft, PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services import ledger
 from finance.services.batches import BatchEntry, BatchResult, BatchStatus, post_batch
-from finance.services.idempotency import IdempotentRequest, request_fingerprint, run_idempotent
+from finance.services.idempotency import (
+    IdempotentRequest,
+    request_fingerprint,
+    run_idempotent_posting,
+)
 from finance.services.ports import LedgerTransaction
 from tests.integration.helpers import (
     Conn,
     balance_of,
     count_rows,
+    counting_key_writes,
     new_tenant,
     now,
     open_account,
@@ -147,15 +152,15 @@ def test_a_batch_posts_every_entry_in_order_on_consecutive_sequences(
         # Each entry chains to the one before it, in the order of the batch.
         assert all(row[3] == previous[2] for previous, row in itertools.pairwise(rows))
         assert [str(row[1]) for row in rows[1:]] == [body(r)["id"] for r in results]
-        # Each key holds its entry's response.
-        stored = dict(
-            conn.execute(
-                "SELECT key, response_body FROM idempotency_keys WHERE tenant_id = %s",
-                (books.tenant,),
-            ).fetchall()
-        )
-        assert {key: bytes(value) for key, value in stored.items()} == {
-            entry.key: r.body for entry, r in zip(entries, results, strict=True)
+        # Each key names its entry, and keeps no copy of the response.
+        stored = conn.execute(
+            "SELECT key, entry_id, status_code, response_body FROM idempotency_keys"
+            " WHERE tenant_id = %s",
+            (books.tenant,),
+        ).fetchall()
+        assert {key: rest for key, *rest in stored} == {
+            entry.key: [UUID(body(r)["id"]), None, None]
+            for entry, r in zip(entries, results, strict=True)
         }
     assert wallet_balance(store, books) == 100 + sum(range(1, 301))
     assert_healthy(database, books.tenant)
@@ -383,11 +388,11 @@ def test_keys_are_shared_with_single_postings_both_ways(
     the other's stored response."""
 
     def single(entry: BatchEntry) -> tuple[bytes, bool]:
-        def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
-            return respond(ledger.post_entry(tx, entry.draft(now().date()), uuid.uuid4(), now()))
+        def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
+            return ledger.post_entry(tx, entry.draft(now().date()), entry_id, now())
 
         request = IdempotentRequest(entry.key, entry.request_hash)
-        result = run_idempotent(store, books.tenant, request, operation)
+        result = run_idempotent_posting(store, books.tenant, request, post, respond)
         return result.body, result.replayed
 
     posted_alone = spend(books, 10)
@@ -524,6 +529,35 @@ def test_a_batch_takes_the_same_few_statements_whatever_its_size(
         "lock_chain_head": 1,
         "insert_entries": 1,
     }
+
+
+def test_a_retried_batch_reads_its_replayed_entries_in_one_call(
+    store: PostgresLedgerStore, books: Books
+) -> None:
+    entries = [item(books.wallet, books.equity, 1) for _ in range(50)]
+    first = run(store, books.tenant, entries)
+    calls: dict[str, int] = {}
+
+    def work(tx: LedgerTransaction) -> list[BatchResult]:
+        counted: Any = Counting(tx, calls)
+        return post_batch(counted, entries, now(), entries_max=ENTRIES_MAX, respond=respond)
+
+    again = store(books.tenant, work)
+    assert [r.body for r in again] == [r.body for r in first]
+    assert calls == {"claim_idempotency_keys": 1, "get_entries": 1}
+
+
+def test_a_batch_writes_each_key_once_and_gives_back_the_refused_ones(
+    database: Database, books: Books
+) -> None:
+    counts: dict[str, int] = {}
+    entries = [spend(books, 500)] + [item(books.wallet, books.equity, 1) for _ in range(20)]
+    results = counting_key_writes(database, counts)(
+        books.tenant,
+        lambda tx: post_batch(tx, entries, now(), entries_max=ENTRIES_MAX, respond=respond),
+    )
+    assert statuses(results) == ["overdraft"] + ["created"] * 20
+    assert counts == {"inserted": 21, "updated": 0, "deleted": 1}
 
 
 def test_concurrent_retries_of_one_batch_post_each_entry_once(

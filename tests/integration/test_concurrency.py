@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 import pytest
@@ -20,13 +22,14 @@ from finance.domain.accounts import AccountType
 from finance.domain.entries import PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services import ledger
+from finance.services.batches import BatchEntry, BatchStatus, post_batch
 from finance.services.idempotency import (
     IdempotentRequest,
     IdempotentResult,
     request_fingerprint,
-    run_idempotent,
+    run_idempotent_posting,
 )
-from finance.services.ports import LedgerTransaction
+from finance.services.ports import LedgerTransaction, TransactionRunner
 from tests.integration.helpers import (
     Background,
     Conn,
@@ -43,6 +46,7 @@ from tests.integration.helpers import (
 )
 
 THREADS = 8
+T = TypeVar("T")
 POSTINGS_PER_THREAD = 25
 
 
@@ -214,18 +218,23 @@ def test_no_overdraft_under_concurrent_withdrawals(
 # Idempotency under races ---------------------------------------------------------------------
 
 
-def idempotent_post(
-    store: PostgresLedgerStore, tenant: str, key: str, debit: UUID, credit: UUID, amount: int
-) -> IdempotentResult:
+def respond(entry: PostedEntry) -> tuple[int, bytes]:
+    return 201, json.dumps({"id": str(entry.id), "sequence": entry.sequence}).encode()
+
+
+def transfer_request(key: str, debit: UUID, credit: UUID, amount: int) -> IdempotentRequest:
     body = {"debit": str(debit), "credit": str(credit), "amount": amount}
-    request = IdempotentRequest(key, request_fingerprint("POST", "/v1/journal", body))
+    return IdempotentRequest(key, request_fingerprint("POST", "/v1/journal", body))
 
-    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
-        draft = transfer_draft(debit, credit, amount)
-        entry = ledger.post_entry(tx, draft, uuid.uuid4(), now())
-        return 201, json.dumps({"id": str(entry.id), "sequence": entry.sequence}).encode()
 
-    return run_idempotent(store, tenant, request, operation)
+def idempotent_post(
+    run: TransactionRunner, tenant: str, key: str, debit: UUID, credit: UUID, amount: int
+) -> IdempotentResult:
+    def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
+        return ledger.post_entry(tx, transfer_draft(debit, credit, amount), entry_id, now())
+
+    request = transfer_request(key, debit, credit, amount)
+    return run_idempotent_posting(run, tenant, request, post, respond)
 
 
 def test_same_key_same_request_posts_once(
@@ -299,6 +308,106 @@ def test_same_key_different_requests_racing(
     assert (
         store(tenant, lambda tx: ledger.account_balance(tx, cash)).signed == amounts[winners[0][0]]
     )
+
+
+class Holding:
+    """A store whose transactions, once their work is done, stay open until `release()`."""
+
+    def __init__(self, store: PostgresLedgerStore) -> None:
+        self._store = store
+        self._worked = threading.Event()
+        self._release = threading.Event()
+
+    def __call__(self, tenant_id: str, work: Callable[[LedgerTransaction], T]) -> T:
+        def held(tx: LedgerTransaction) -> T:
+            value = work(tx)
+            self._worked.set()
+            assert self._release.wait(30), "held transaction never released"
+            return value
+
+        return self._store(tenant_id, held)
+
+    def wait_worked(self) -> None:
+        assert self._worked.wait(30), "held work did not finish"
+
+    def release(self) -> None:
+        self._release.set()
+
+
+def test_a_request_queued_on_a_posting_key_replays_the_entry_once_it_commits(
+    database: Database, store: PostgresLedgerStore, tenant: str
+) -> None:
+    cash = open_account(store, tenant, "cash", AccountType.ASSET)
+    sales = open_account(store, tenant, "sales", AccountType.REVENUE)
+    holding = Holding(store)
+    first = Background(lambda: idempotent_post(holding, tenant, "pay-4", cash, sales, 5))
+    holding.wait_worked()
+    second = Background(lambda: idempotent_post(store, tenant, "pay-4", cash, sales, 5))
+    with database.admin() as conn:
+        wait_for_lock_waiters(conn)
+    holding.release()
+    posted, replayed = first.outcome(), second.outcome()
+    assert isinstance(posted, IdempotentResult), posted
+    assert isinstance(replayed, IdempotentResult), replayed
+    assert (posted.replayed, replayed.replayed) == (False, True)
+    assert replayed.body == posted.body
+    with database.admin() as conn:
+        assert count_rows(conn, "journal_entries", "tenant_id", tenant) == 1
+
+
+def test_a_request_queued_on_a_refused_posting_does_the_work_itself(
+    database: Database, store: PostgresLedgerStore, tenant: str
+) -> None:
+    cash = open_account(store, tenant, "cash", AccountType.ASSET)
+    sales = open_account(store, tenant, "sales", AccountType.REVENUE)
+    claimed, refuse = threading.Event(), threading.Event()
+
+    def refused(_tx: LedgerTransaction, _entry_id: UUID) -> PostedEntry:
+        claimed.set()  # `post` runs once the key is claimed
+        assert refuse.wait(30)
+        raise LedgerRejection(RejectCode.OVERDRAFT, "refused after claiming the key")
+
+    request = transfer_request("pay-5", cash, sales, 5)
+    first = Background(lambda: run_idempotent_posting(store, tenant, request, refused, respond))
+    assert claimed.wait(30)
+    second = Background(lambda: idempotent_post(store, tenant, "pay-5", cash, sales, 5))
+    with database.admin() as conn:
+        wait_for_lock_waiters(conn)
+    refuse.set()
+    assert isinstance(first.outcome(), LedgerRejection)
+    done = second.outcome()
+    assert isinstance(done, IdempotentResult), done
+    assert not done.replayed
+    with database.admin() as conn:
+        assert count_rows(conn, "journal_entries", "tenant_id", tenant) == 1
+        assert count_rows(conn, "idempotency_keys", "tenant_id", tenant) == 1
+
+
+def test_a_posting_queued_on_a_batch_key_replays_the_batch_entry(
+    database: Database, store: PostgresLedgerStore, tenant: str
+) -> None:
+    cash = open_account(store, tenant, "cash", AccountType.ASSET)
+    sales = open_account(store, tenant, "sales", AccountType.REVENUE)
+    request = transfer_request("pay-6", cash, sales, 5)
+    item = BatchEntry(request.key, request.request_hash, lambda _: transfer_draft(cash, sales, 5))
+    holding = Holding(store)
+    batch = Background(
+        lambda: holding(
+            tenant, lambda tx: post_batch(tx, [item], now(), entries_max=10, respond=respond)
+        )
+    )
+    holding.wait_worked()
+    single = Background(lambda: idempotent_post(store, tenant, "pay-6", cash, sales, 5))
+    with database.admin() as conn:
+        wait_for_lock_waiters(conn)
+    holding.release()
+    results, replayed = batch.outcome(), single.outcome()
+    assert isinstance(results, list), results
+    assert isinstance(replayed, IdempotentResult), replayed
+    assert (results[0].status, replayed.replayed) == (BatchStatus.CREATED, True)
+    assert replayed.body == results[0].body
+    with database.admin() as conn:
+        assert count_rows(conn, "journal_entries", "tenant_id", tenant) == 1
 
 
 # Reversal races ------------------------------------------------------------------------------

@@ -21,7 +21,11 @@ from finance.domain.entries import AccountState, PostedEntry, PostedLine, line_p
 from finance.domain.errors import InvariantViolation
 from finance.proofs.chain import chain_hash, entry_body
 from finance.services import ledger
-from finance.services.idempotency import IdempotentRequest, run_idempotent
+from finance.services.idempotency import (
+    IdempotentRequest,
+    run_idempotent,
+    run_idempotent_posting,
+)
 from finance.services.ports import LedgerTransaction
 from tests.integration.helpers import (
     DAY,
@@ -473,6 +477,51 @@ def test_completed_idempotency_record_is_permanent(
             with raises_sqlstate("FN004"):
                 conn.execute(statement.encode(), (tenant,))
         assert conn.execute(select, (tenant,)).fetchone() == stored
+
+
+def test_an_idempotency_record_naming_its_entry_is_permanent(
+    database: Database, store: PostgresLedgerStore, book: Book
+) -> None:
+    """A posting's key is complete from its insert: nothing about it may change, it cannot be
+    deleted (not even through the batch's release function), nor hold a body besides."""
+
+    def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
+        return ledger.post_entry(tx, transfer_draft(book.cash, book.revenue, 5), entry_id, now())
+
+    request = IdempotentRequest("order-43", bytes(range(32)))
+    run_idempotent_posting(store, book.tenant, request, post, lambda e: (201, b"{}"))
+    select = (
+        "SELECT request_hash, entry_id, status_code, response_body, completed_at"
+        " FROM idempotency_keys WHERE tenant_id = %s AND key = 'order-43'"
+    )
+    with database.admin() as conn:
+        stored = conn.execute(select, (book.tenant,)).fetchone()
+        assert stored is not None
+        assert stored[2:] == (None, None, None)
+        for statement in (
+            "UPDATE idempotency_keys SET entry_id = NULL WHERE tenant_id = %s",
+            "UPDATE idempotency_keys SET response_body = 'forged' WHERE tenant_id = %s",
+            "UPDATE idempotency_keys SET request_hash = '\\x00' WHERE tenant_id = %s",
+            "DELETE FROM idempotency_keys WHERE tenant_id = %s",
+        ):
+            with raises_sqlstate("FN004"):
+                conn.execute(statement.encode(), (book.tenant,))
+        assert conn.execute(select, (book.tenant,)).fetchone() == stored
+
+    def release(tx: LedgerTransaction) -> None:
+        tx.release_idempotency_keys(["order-43"])
+
+    with pytest.raises(InvariantViolation, match="had not claimed"):
+        store(book.tenant, release)
+    with database.admin() as conn:
+        assert conn.execute(select, (book.tenant,)).fetchone() == stored
+        with pytest.raises(errors.CheckViolation):
+            conn.execute(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, entry_id,"
+                " status_code, response_body, completed_at)"
+                " VALUES (%s, 'both', %s, %s, 201, 'x', now())",
+                (book.tenant, bytes(32), book.first.id),
+            )
 
 
 def test_claimed_idempotency_record_cannot_change_its_request(

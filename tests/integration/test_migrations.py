@@ -3,6 +3,7 @@ refused when an applied file no longer matches what was applied."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -11,15 +12,30 @@ import pytest
 from psycopg import sql
 
 from finance import __version__
+from finance.adapters.postgres import migrate as migrations
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.embedded import with_database
+from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.adapters.postgres.migrate import (
     MigrationError,
     available_migrations,
     migrate,
     pending_migrations,
 )
-from tests.integration.helpers import run_concurrently, scalar
+from finance.api.schemas import entry_response
+from finance.domain.accounts import AccountType
+from finance.domain.entries import PostedEntry
+from finance.services import ledger
+from finance.services.idempotency import IdempotentRequest, run_idempotent_posting
+from finance.services.ports import LedgerTransaction
+from tests.integration.helpers import (
+    now,
+    open_account,
+    run_concurrently,
+    scalar,
+    transfer,
+    transfer_draft,
+)
 
 
 @pytest.fixture
@@ -107,3 +123,60 @@ def test_unknown_applied_version_is_refused(scratch_url: str) -> None:
         )
     with pytest.raises(MigrationError, match="newer release"):
         migrate(scratch_url)
+
+
+def test_responses_stored_before_0008_replay_byte_for_byte_after_it(
+    scratch_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0008 rewrites no row: a key completed with a body before it replays that body exactly
+    (here one that rendering the entry again would not give: metadata in the client's order),
+    and keys used after it name their entries."""
+    before = [m for m in available_migrations() if m.version < 8]
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "available_migrations", lambda: before)
+        migrate(scratch_url)
+    scratch = Database(scratch_url, pool_max=2)
+    scratch.open()
+    try:
+        store = PostgresLedgerStore(scratch)
+        tenant = "t-upgrade"
+        store(tenant, lambda tx: ledger.create_tenant(tx, "Upgrade", now()))
+        cash = open_account(store, tenant, "cash", AccountType.ASSET)
+        equity = open_account(store, tenant, "equity", AccountType.EQUITY)
+        entry = transfer(store, tenant, cash, equity, 5)
+        request = IdempotentRequest("old", bytes(range(32)))
+        as_sent = b'{"id":"%s","metadata":{"z":"1","a":"2"}}' % str(entry.id).encode()
+        with psycopg.connect(scratch_url, autocommit=True) as conn:
+            # What the release before 0008 wrote: a claim, completed with the response.
+            conn.execute(
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES (%s, %s, %s)",
+                (tenant, request.key, request.request_hash),
+            )
+            conn.execute(
+                "UPDATE idempotency_keys SET status_code = 201, response_body = %s,"
+                " completed_at = now() WHERE tenant_id = %s AND key = %s",
+                (as_sent, tenant, request.key),
+            )
+
+        assert 8 in [m.version for m in migrate(scratch_url)]
+
+        def post(tx: LedgerTransaction, entry_id: uuid.UUID) -> PostedEntry:
+            return ledger.post_entry(tx, transfer_draft(cash, equity, 5), entry_id, now())
+
+        replayed = run_idempotent_posting(store, tenant, request, post, entry_response)
+        assert (replayed.status_code, replayed.body, replayed.replayed) == (201, as_sent, True)
+        new = IdempotentRequest("new", bytes(32))
+        posted = run_idempotent_posting(store, tenant, new, post, entry_response)
+        with psycopg.connect(scratch_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT key, entry_id, status_code, response_body FROM idempotency_keys"
+                " WHERE tenant_id = %s ORDER BY key",
+                (tenant,),
+            ).fetchall()
+            assert scalar(conn, "SELECT count(*) FROM journal_entries") == 2
+    finally:
+        scratch.close()
+    assert rows == [
+        ("new", uuid.UUID(json.loads(posted.body)["id"]), None, None),
+        ("old", None, 201, as_sent),
+    ]

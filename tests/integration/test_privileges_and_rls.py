@@ -16,7 +16,7 @@ from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.domain.accounts import AccountType
 from finance.domain.entries import PostedEntry
 from finance.services import ledger
-from finance.services.idempotency import IdempotentRequest, run_idempotent
+from finance.services.idempotency import IdempotentRequest, run_idempotent_posting
 from finance.services.ports import LedgerTransaction
 from tests.integration.helpers import (
     TENANT_TABLES,
@@ -44,11 +44,13 @@ def populate(store: PostgresLedgerStore, tenant: str) -> Populated:
     cash = open_account(store, tenant, "cash", AccountType.ASSET)
     revenue = open_account(store, tenant, "revenue", AccountType.REVENUE)
 
-    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
-        entry = ledger.post_entry(tx, transfer_draft(cash, revenue, 300), uuid.uuid4(), now())
-        return 201, str(entry.id).encode()
+    def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
+        return ledger.post_entry(tx, transfer_draft(cash, revenue, 300), entry_id, now())
 
-    result = run_idempotent(store, tenant, IdempotentRequest("populate", bytes(32)), operation)
+    request = IdempotentRequest("populate", bytes(32))
+    result = run_idempotent_posting(
+        store, tenant, request, post, lambda entry: (201, str(entry.id).encode())
+    )
     return Populated(tenant, cash, revenue, UUID(result.body.decode()))
 
 
@@ -86,6 +88,7 @@ def attempt_as_app(database: Database, tenant: str, statement: str) -> None:
         "DELETE FROM accounts WHERE tenant_id = %(t)s",
         "DELETE FROM idempotency_keys WHERE tenant_id = %(t)s",
         "UPDATE idempotency_keys SET request_hash = '\\x00' WHERE tenant_id = %(t)s",
+        "UPDATE idempotency_keys SET entry_id = NULL WHERE tenant_id = %(t)s",
         "TRUNCATE journal_lines",
         "UPDATE schema_version SET checksum = 'x'",
     ],

@@ -31,6 +31,7 @@ SECURITY_DEFINER_TRIGGERS = (
     "finance_apply_lines",
     "finance_check_entry_balanced",
     "finance_check_balance_limits",
+    "finance_guard_idempotency",
 )
 
 
@@ -161,3 +162,15 @@ def test_check_runs_on_one_snapshot(database: Database, store: PostgresLedgerSto
         assert conn.isolation_level is None
         assert conn.read_only is None
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_the_idempotency_guard_refuses_a_foreign_table(database: Database) -> None:
+    # SECURITY DEFINER since 0007 (it looks the named entry up): the same second guard.
+    with raises_sqlstate("FN007"), database.admin() as conn, conn.transaction():
+        conn.execute("CREATE TEMP TABLE decoy (tenant_id text, entry_id uuid) ON COMMIT DROP")
+        conn.execute(
+            "CREATE TRIGGER decoy_fires BEFORE DELETE ON decoy"
+            " FOR EACH ROW EXECUTE FUNCTION public.finance_guard_idempotency()"
+        )
+        conn.execute("INSERT INTO decoy VALUES ('nobody', gen_random_uuid())")
+        conn.execute("DELETE FROM decoy")

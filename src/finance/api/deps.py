@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
 from finance.api.problems import InsufficientRole
+from finance.api.schemas import entry_response
 from finance.auth.tokens import Principal, Role, TokenError
 from finance.bootstrap import Container
+from finance.domain.entries import PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services.idempotency import (
     IdempotentRequest,
+    IdempotentResult,
     request_fingerprint,
     run_idempotent,
+    run_idempotent_posting,
 )
 from finance.services.ports import LedgerTransaction
 
@@ -75,14 +80,36 @@ def idempotent_write(
     body: Any,
     operation: Callable[[LedgerTransaction], tuple[int, bytes]],
 ) -> Response:
+    """A write whose key keeps the status and body `operation` returns."""
+    result = run_idempotent(app.store, caller.tenant_id, _request(request, key, body), operation)
+    return _response(result)
+
+
+def idempotent_posting(
+    request: Request,
+    app: Container,
+    caller: Principal,
+    key: str | None,
+    body: Any,
+    post: Callable[[LedgerTransaction, UUID], PostedEntry],
+) -> Response:
+    """A write that posts one entry (under the id it is given): its key keeps the entry's id,
+    and the response, first or replayed, is the entry's (`entry_response`)."""
+    result = run_idempotent_posting(
+        app.store, caller.tenant_id, _request(request, key, body), post, entry_response
+    )
+    return _response(result)
+
+
+def _request(request: Request, key: str | None, body: Any) -> IdempotentRequest:
     if key is None:
         raise LedgerRejection(
             RejectCode.IDEMPOTENCY_KEY_MISSING, "writes need an Idempotency-Key header"
         )
-    fingerprint = request_fingerprint(request.method, request.url.path, body)
-    result = run_idempotent(
-        app.store, caller.tenant_id, IdempotentRequest(key, fingerprint), operation
-    )
+    return IdempotentRequest(key, request_fingerprint(request.method, request.url.path, body))
+
+
+def _response(result: IdempotentResult) -> Response:
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return Response(
         content=result.body,

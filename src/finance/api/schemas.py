@@ -2,14 +2,14 @@
 booleans are refused by strict types before any domain code runs.
 
 The API and the CLI share these: the same request becomes the same draft, and the same
-response the same bytes (`render`), which matters because both store responses under
-idempotency keys that either may replay.
+response the same bytes (`render`), which matters because both answer under idempotency keys
+that either may replay.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -35,7 +35,7 @@ JOURNAL_BATCH_PATH = "/v1/journal/batch"
 
 
 def render(model: BaseModel) -> bytes:
-    """The bytes of a response body, as sent and as stored for idempotent replays."""
+    """The bytes of a response body, as sent and as replayed under an idempotency key."""
     return json.dumps(model.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
@@ -173,7 +173,14 @@ class LineOut(BaseModel):
 
 
 class EntryOut(BaseModel):
-    """A posted entry. Every field is immutable, so the representation never changes."""
+    """A posted entry. Every field is immutable, so the representation never changes.
+
+    It is also what an idempotency key of a posting replays: the key keeps the entry's id and
+    a replay renders the entry again (services/idempotency.py), so these bytes must be the
+    same for the entry as posted and as read back. Hence metadata in key order (JSONB keeps
+    its own order, not the client's) and `posted_at` in UTC (whatever the session's time
+    zone). Changing this representation changes the replays of every key posted before:
+    tests/unit/test_entry_response.py pins it."""
 
     id: UUID
     sequence: int = Field(description="Gap-free 0-based position in the tenant's hash chain")
@@ -196,13 +203,13 @@ class EntryOut(BaseModel):
             sequence=entry.sequence,
             hash=entry.hash.hex(),
             prev_hash=entry.prev_hash.hex(),
-            posted_at=entry.posted_at,
+            posted_at=entry.posted_at.astimezone(UTC),
             effective_date=entry.effective_date,
             type=entry.type,
             memo=entry.memo,
             source=entry.source,
             source_id=entry.source_id,
-            metadata=entry.metadata,
+            metadata=dict(sorted(entry.metadata.items())),
             reversal_of=entry.reversal_of,
             lines=[
                 LineOut(
@@ -506,8 +513,8 @@ class BatchOut(BaseModel):
 
 
 def render_batch(results: list[BatchResult]) -> bytes:
-    """The 200 body of a batch. A created or replayed entry is the very bytes stored under its
-    key (those a single post returns), spliced in as they are."""
+    """The 200 body of a batch. A created or replayed entry is the very bytes a single post
+    of it returns, spliced in as they are."""
     parts = [_render_result(index, result) for index, result in enumerate(results)]
     return b'{"results":[' + b",".join(parts) + b"]}"
 
@@ -523,5 +530,6 @@ def _render_result(index: int, result: BatchResult) -> bytes:
 
 
 def entry_response(entry: PostedEntry) -> tuple[int, bytes]:
-    """The response of a posting, as POST /v1/journal returns it and stores it under its key."""
+    """The response of a posting, as POST /v1/journal returns it and replays it under its key
+    (rendered again from the entry: see EntryOut)."""
     return 201, render(EntryOut.of(entry))

@@ -65,9 +65,9 @@ RUN_NAMES = (
     "hot_account",
 )
 # The tables an entry adds rows to: the entry and its lines (with every index) and, for an
-# entry posted through the API, its idempotency key (with the stored response). Balances and
-# accounts are per account, checkpoints per seal interval and Merkle nodes one per 256
-# entries: not counted.
+# entry posted through the API, its idempotency key (which names the entry: migration 0008).
+# Balances and accounts are per account, checkpoints per seal interval and Merkle nodes one per
+# 256 entries: not counted.
 ENTRY_TABLES = ("journal_entries", "journal_lines")
 PER_ROW_TABLES = ("idempotency_keys",)
 

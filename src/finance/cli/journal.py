@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -24,8 +24,13 @@ from finance.api.schemas import (
 )
 from finance.cli import context
 from finance.cli.output import CliError, console, emit_json, table
+from finance.domain.entries import PostedEntry
 from finance.services import batches, ledger
-from finance.services.idempotency import IdempotentRequest, request_fingerprint, run_idempotent
+from finance.services.idempotency import (
+    IdempotentRequest,
+    request_fingerprint,
+    run_idempotent_posting,
+)
 from finance.services.ports import LedgerTransaction
 
 Tenant = Annotated[str, typer.Option(help="Tenant id")]
@@ -113,14 +118,18 @@ def post(
     key = idempotency_key or f"cli-{uuid4()}"
     fingerprint = request_fingerprint("POST", JOURNAL_PATH, body.idempotency_body())
 
-    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
+    def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
         now = datetime.now(UTC)
-        return entry_response(ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now))
+        return ledger.post_entry(tx, body.to_draft(now.date()), entry_id, now)
 
     config = context.settings()
     with context.database(config) as db:
-        result = run_idempotent(
-            PostgresLedgerStore(db), tenant, IdempotentRequest(key, fingerprint), operation
+        result = run_idempotent_posting(
+            PostgresLedgerStore(db),
+            tenant,
+            IdempotentRequest(key, fingerprint),
+            post,
+            entry_response,
         )
     entry = EntryOut.model_validate_json(result.body)
     if as_json:

@@ -6,16 +6,19 @@ The transaction, in this order (the single posting's order, for many entries at 
    configured maximum, well-formed keys, no key twice, no linked chain left open, a bounded
    number of lines. Each entry's draft is built; a draft that cannot be (unbalanced, unknown
    currency...) is that entry's refusal, not the batch's.
-2. Claim every key in one statement, in key order. A key used before replays its stored
-   response if the entry is the same request as the first one (the fingerprint of the
-   single-entry `POST /v1/journal` with the entry's body), else the entry is refused with
-   `idempotency_key_reused`. Keys are shared with single postings: either may replay the other.
+2. Give every entry its id, and claim every key in one statement, in key order, each for the
+   entry with its id (services/idempotency.py: the key's row is written once, complete). A key
+   used before replays the first response if the entry is the same request as the first one
+   (the fingerprint of the single-entry `POST /v1/journal` with the entry's body), else the
+   entry is refused with `idempotency_key_reused`. Keys are shared with single postings:
+   either may replay the other.
 3. Lock every account of the batch in one statement (sorted by id), book every entry in order
    against the running balances (`domain.batches`), then lock the chain head.
 4. Give back the claims of the refused entries, so that they store nothing, as a refused single
    posting stores nothing.
 5. One statement appends the entries with consecutive sequences, each hash chained to the one
-   before, with their lines and their stored responses.
+   before, with their lines. Replayed entries are read back (two statements, if any) and
+   rendered as their first response was.
 
 Everything the database checks at commit (balance per currency, no overdraft, the chain) holds
 for every entry written, because a refused entry is never written: the triggers stay a backstop
@@ -36,9 +39,9 @@ from finance import limits
 from finance.domain.batches import Booked, Pending, book_batch, linked_chains
 from finance.domain.entries import EntryDraft, PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
-from finance.services.idempotency import check_key
+from finance.services.idempotency import Respond, check_key, respond_again
 from finance.services.ledger import append_entries, chained_entry, posting_time
-from finance.services.ports import CompletedResponse, LedgerTransaction, StoredResponse
+from finance.services.ports import LedgerTransaction, Stored, StoredEntry, StoredResponse
 
 
 @dataclass(frozen=True)
@@ -61,16 +64,12 @@ class BatchStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What became of one entry: created or replayed with the response stored under its key
-    (the bytes a single posting returns), or refused with the reason."""
+    """What became of one entry: created or replayed with the response to its key (the bytes
+    a single posting returns), or refused with the reason."""
 
     status: BatchStatus
     body: bytes | None = None
     rejection: LedgerRejection | None = None
-
-
-# The response to store for a posted entry: (status code, body), as a single posting stores.
-Respond = Callable[[PostedEntry], tuple[int, bytes]]
 
 
 def post_batch(
@@ -82,9 +81,13 @@ def post_batch(
     respond: Respond,
     new_id: Callable[[], UUID] = uuid4,
 ) -> list[BatchResult]:
-    """Post what can be posted of `entries`, in order; one result per entry, in order."""
+    """Post what can be posted of `entries`, in order; one result per entry, in order.
+    `respond` renders a posted entry's response, as a single posting does."""
     pending = _prepare(entries, now.date(), entries_max)
-    stored = tx.claim_idempotency_keys([(entry.key, entry.request_hash) for entry in entries])
+    ids = [new_id() for _ in entries]
+    stored = tx.claim_idempotency_keys(
+        [(entry.key, entry.request_hash, id_) for entry, id_ in zip(entries, ids, strict=True)]
+    )
     for index, entry in enumerate(entries):
         if entry.key in stored:
             pending[index] = _replay_or_reused(entry, stored[entry.key])
@@ -100,11 +103,13 @@ def post_batch(
     if refused:
         tx.release_idempotency_keys(refused)
     booked = [
-        (entry.key, outcome)
-        for entry, outcome in zip(entries, outcomes, strict=True)
+        (id_, outcome)
+        for id_, outcome in zip(ids, outcomes, strict=True)
         if isinstance(outcome, Booked)
     ]
-    bodies = iter(_append(tx, booked, now, respond, new_id))
+    bodies = iter(_append(tx, booked, now, respond))
+    again = [entry for entry, outcome in zip(entries, outcomes, strict=True) if outcome is None]
+    replayed = _replayed(tx, again, stored, respond)
     results: list[BatchResult] = []
     for entry, outcome in zip(entries, outcomes, strict=True):
         if isinstance(outcome, Booked):
@@ -112,7 +117,7 @@ def post_batch(
         elif isinstance(outcome, LedgerRejection):
             results.append(BatchResult(BatchStatus.REFUSED, rejection=outcome))
         else:
-            results.append(BatchResult(BatchStatus.REPLAYED, body=stored[entry.key].body))
+            results.append(BatchResult(BatchStatus.REPLAYED, body=replayed[entry.key]))
     return results
 
 
@@ -158,7 +163,7 @@ def _draft(entry: BatchEntry, today: date) -> Pending:
         return refused
 
 
-def _replay_or_reused(entry: BatchEntry, stored: StoredResponse) -> Pending:
+def _replay_or_reused(entry: BatchEntry, stored: Stored) -> Pending:
     if stored.request_hash == entry.request_hash:
         return None
     return LedgerRejection(
@@ -167,25 +172,44 @@ def _replay_or_reused(entry: BatchEntry, stored: StoredResponse) -> Pending:
     )
 
 
+def _replayed(
+    tx: LedgerTransaction,
+    entries: Sequence[BatchEntry],
+    stored: dict[str, Stored],
+    respond: Respond,
+) -> dict[str, bytes]:
+    """The first response of each replayed entry, by key: as stored, or rendered again from
+    the entry the key refers to (all of them read in one go)."""
+    refs = [item for entry in entries if isinstance(item := stored[entry.key], StoredEntry)]
+    rendered = respond_again(tx, refs, respond) if refs else {}
+    bodies: dict[str, bytes] = {}
+    for entry in entries:
+        item = stored[entry.key]
+        bodies[entry.key] = (
+            item.body if isinstance(item, StoredResponse) else rendered[item.entry_id][1]
+        )
+    return bodies
+
+
 def _append(
     tx: LedgerTransaction,
-    booked: Sequence[tuple[str, Booked]],
+    booked: Sequence[tuple[UUID, Booked]],
     now: datetime,
     respond: Respond,
-    new_id: Callable[[], UUID],
 ) -> list[bytes]:
-    """Chain the booked entries after the head and write them; their response bodies."""
+    """Chain the booked entries, under the ids their keys were claimed for, after the head
+    and write them; their response bodies."""
     if not booked:
         return []
     head = tx.lock_chain_head()
     posted_at = posting_time(head, now)
     entries: list[PostedEntry] = []
     prev_hash = head.head_hash
-    for offset, (_, item) in enumerate(booked):
+    for offset, (entry_id, item) in enumerate(booked):
         entry = chained_entry(
             tx.tenant_id,
             item.draft,
-            new_id(),
+            entry_id,
             sequence=head.next_sequence + offset,
             prev_hash=prev_hash,
             posted_at=posted_at,
@@ -193,9 +217,4 @@ def _append(
         )
         entries.append(entry)
         prev_hash = entry.hash
-    responses = [
-        CompletedResponse(key, *respond(entry))
-        for (key, _), entry in zip(booked, entries, strict=True)
-    ]
-    append_entries(tx, entries, responses)
-    return [response.body for response in responses]
+    return [respond(entry)[1] for entry in append_entries(tx, entries)]

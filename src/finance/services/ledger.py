@@ -24,7 +24,7 @@ from finance.domain.entries import (
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.tenants import check_tenant
 from finance.proofs.chain import chain_hash, entry_body, genesis_hash
-from finance.services.ports import ChainHead, CompletedResponse, LedgerTransaction
+from finance.services.ports import ChainHead, LedgerTransaction
 
 
 def create_tenant(tx: LedgerTransaction, name: str, now: datetime) -> None:
@@ -162,16 +162,13 @@ def chained_entry(
     )
 
 
-def append_entries(
-    tx: LedgerTransaction,
-    entries: Sequence[PostedEntry],
-    responses: Sequence[CompletedResponse] = (),
-) -> list[PostedEntry]:
-    """Store chained entries (and the responses to keep under their idempotency keys) in one
-    write. No event row goes with them: the journal is the event log (docs/architecture.md).
-    Each line carries its account's posting number and totals, computed under the locks; the
-    database checks that each continues its account's previous line (migration 0007)."""
-    tx.insert_entries(entries, responses=responses)
+def append_entries(tx: LedgerTransaction, entries: Sequence[PostedEntry]) -> list[PostedEntry]:
+    """Store chained entries in one write. No event row goes with them: the journal is the
+    event log (docs/architecture.md); nor a response for their idempotency keys, which refer
+    to the entries (services/idempotency.py). Each line carries its account's posting number
+    and totals, computed under the locks; the database checks that each continues its
+    account's previous line (migration 0007)."""
+    tx.insert_entries(entries)
     return list(entries)
 
 

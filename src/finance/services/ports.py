@@ -30,7 +30,9 @@ class ChainHead:
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """The first response to an idempotent request, kept forever."""
+    """The first response to an idempotent request, kept forever as it was sent: for requests
+    whose response cannot be rebuilt (an account as it was opened, a checkpoint and the state
+    of its signer), and for postings stored before migration 0008."""
 
     request_hash: bytes
     status_code: int
@@ -38,12 +40,16 @@ class StoredResponse:
 
 
 @dataclass(frozen=True)
-class CompletedResponse:
-    """The response to store under a key claimed in this transaction."""
+class StoredEntry:
+    """A key whose first request posted `entry_id`: the response is rebuilt from that entry,
+    which never changes, instead of being kept as a copy (migration 0008)."""
 
-    key: str
-    status_code: int
-    body: bytes
+    request_hash: bytes
+    entry_id: UUID
+
+
+# What a key used before holds.
+Stored = StoredResponse | StoredEntry
 
 
 @dataclass(frozen=True)
@@ -97,19 +103,30 @@ class LedgerTransaction(Protocol):
     def insert_tenant(self, name: str, created_at: datetime, genesis_hash: bytes) -> None: ...
     def lock_chain_head(self) -> ChainHead: ...
 
-    # Idempotency.
-    def claim_idempotency_key(self, key: str, request_hash: bytes) -> StoredResponse | None: ...
+    # Idempotency. A claim is the key's row, inserted at the start of the request's
+    # transaction: a concurrent request with the same key waits on it until we commit (then
+    # it replays) or roll back (then the key is its).
+    def claim_idempotency_key(
+        self, key: str, request_hash: bytes, *, entry_id: UUID | None = None
+    ) -> Stored | None:
+        """Claim `key` for this transaction, or return what it holds if it was used before.
+        With `entry_id` the claim is complete as written: it refers to the entry this
+        transaction posts under that id (the database refuses to commit it otherwise).
+        Without, `complete_idempotency_key` stores the response before commit."""
+        ...
+
     def complete_idempotency_key(self, key: str, status_code: int, body: bytes) -> None: ...
     def claim_idempotency_keys(
-        self, claims: Sequence[tuple[str, bytes]]
-    ) -> dict[str, StoredResponse]:
-        """Claim each (key, request hash) not used before, in key order; return the stored
-        responses of the keys that were (waiting, like the single claim, for a concurrent
-        holder of one to finish)."""
+        self, claims: Sequence[tuple[str, bytes, UUID]]
+    ) -> dict[str, Stored]:
+        """Claim each (key, request hash, entry id) not used before, in key order, each for
+        the entry this transaction posts under that id; return what the keys that were used
+        before hold (waiting, like the single claim, for a concurrent holder of one to
+        finish)."""
         ...
 
     def release_idempotency_keys(self, keys: Sequence[str]) -> None:
-        """Give back keys claimed in this transaction that will not complete (a batch's
+        """Give back keys claimed in this transaction for entries it will not post (a batch's
         refused entries), so that they store nothing, like a refused single request."""
         ...
 
@@ -125,17 +142,16 @@ class LedgerTransaction(Protocol):
     def balance_as_of_date(self, account_id: UUID, as_of: date) -> Balance: ...
 
     # Entries.
-    def insert_entries(
-        self,
-        entries: Sequence[PostedEntry],
-        *,
-        responses: Sequence[CompletedResponse] = (),
-    ) -> None:
+    def insert_entries(self, entries: Sequence[PostedEntry]) -> None:
         """Append entries (consecutive, in chain order) with their lines, each line with its
-        account's posting, and idempotency responses, together."""
+        account's posting, together."""
         ...
 
     def get_entry(self, entry_id: UUID) -> PostedEntry | None: ...
+    def get_entries(self, entry_ids: Collection[UUID]) -> dict[UUID, PostedEntry]:
+        """The entries of `entry_ids` that exist, by id, in two statements however many."""
+        ...
+
     def find_reversal(self, entry_id: UUID) -> UUID | None: ...
     def list_entries(
         self, flt: EntryFilter, after_sequence: int | None, limit: int

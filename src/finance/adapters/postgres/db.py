@@ -41,6 +41,13 @@ def translate_invariants() -> Iterator[None]:
         raise InvariantViolation(
             f"database CHECK refused a write: {exc.diag.message_primary}"
         ) from exc
+    except errors.ForeignKeyViolation as exc:
+        # Checked at commit (migration 0008): a key claimed for an entry that was not posted.
+        if exc.diag.constraint_name == "idempotency_keys_entry_fkey":
+            raise InvariantViolation(
+                f"an idempotency key names an entry that was not posted: {exc.diag.message_detail}"
+            ) from exc
+        raise
     except psycopg.Error as exc:
         if exc.sqlstate and exc.sqlstate.startswith("FN"):
             raise InvariantViolation(

@@ -8,7 +8,7 @@ raised as `InvariantViolation` so it is logged loudly and the transaction rolls 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,10 +26,11 @@ from finance.services.ports import (
     AccountLine,
     AccountTotals,
     ChainHead,
-    CompletedResponse,
     CurrencyTotals,
     EntryFilter,
     LedgerTransaction,
+    Stored,
+    StoredEntry,
     StoredResponse,
 )
 
@@ -100,29 +101,28 @@ class PostgresLedgerTx:
 
     # Idempotency -------------------------------------------------------------------------
 
-    def claim_idempotency_key(self, key: str, request_hash: bytes) -> StoredResponse | None:
+    def claim_idempotency_key(
+        self, key: str, request_hash: bytes, *, entry_id: UUID | None = None
+    ) -> Stored | None:
         # A concurrent holder of the same key makes this INSERT wait until it commits (then we
-        # read its response) or rolls back (then the key is ours).
+        # read what it stored) or rolls back (then the key is ours).
         try:
             claimed = self._one(
-                "INSERT INTO idempotency_keys (tenant_id, key, request_hash) VALUES (%s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
-                (self.tenant_id, key, request_hash),
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, entry_id)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1 AS claimed",
+                (self.tenant_id, key, request_hash, entry_id),
             )
         except errors.ForeignKeyViolation as exc:
             raise _tenant_not_found(self.tenant_id) from exc
         if claimed:
             return None
         row = self._one(
-            "SELECT request_hash, status_code, response_body FROM idempotency_keys"
-            " WHERE tenant_id = %s AND key = %s",
+            f"SELECT {_STORED_COLUMNS} FROM idempotency_keys WHERE tenant_id = %s AND key = %s",
             (self.tenant_id, key),
         )
-        if row is None or row["status_code"] is None:
-            raise InvariantViolation(f"idempotency key {key!r} conflicted but has no response")
-        return StoredResponse(
-            bytes(row["request_hash"]), int(row["status_code"]), bytes(row["response_body"])
-        )
+        if row is None:
+            raise InvariantViolation(f"idempotency key {key!r} conflicted but is not there")
+        return _stored(key, row)
 
     def complete_idempotency_key(self, key: str, status_code: int, body: bytes) -> None:
         self.conn.execute(
@@ -132,38 +132,38 @@ class PostgresLedgerTx:
         )
 
     def claim_idempotency_keys(
-        self, claims: Sequence[tuple[str, bytes]]
-    ) -> dict[str, StoredResponse]:
+        self, claims: Sequence[tuple[str, bytes, UUID]]
+    ) -> dict[str, Stored]:
         # In key order, so that two batches sharing keys wait for each other in the same order
         # and cannot deadlock on them.
         try:
             claimed = self._all(
-                "INSERT INTO idempotency_keys (tenant_id, key, request_hash)"
-                " SELECT %s, c.key, c.request_hash"
-                "   FROM unnest(%s::text[], %s::bytea[]) AS c(key, request_hash) ORDER BY c.key"
+                "INSERT INTO idempotency_keys (tenant_id, key, request_hash, entry_id)"
+                " SELECT %s, c.key, c.request_hash, c.entry_id"
+                "   FROM unnest(%s::text[], %s::bytea[], %s::uuid[])"
+                "        AS c(key, request_hash, entry_id) ORDER BY c.key"
                 " ON CONFLICT DO NOTHING RETURNING key",
-                (self.tenant_id, [key for key, _ in claims], [hash_ for _, hash_ in claims]),
+                (
+                    self.tenant_id,
+                    [key for key, _, _ in claims],
+                    [hash_ for _, hash_, _ in claims],
+                    [entry_id for _, _, entry_id in claims],
+                ),
             )
         except errors.ForeignKeyViolation as exc:
             raise _tenant_not_found(self.tenant_id) from exc
-        taken = {key for key, _ in claims} - {row["key"] for row in claimed}
+        taken = {key for key, _, _ in claims} - {row["key"] for row in claimed}
         if not taken:
             return {}
         # A statement of its own: its snapshot sees what a holder we waited for committed.
         rows = self._all(
-            "SELECT key, request_hash, status_code, response_body FROM idempotency_keys"
+            f"SELECT key, {_STORED_COLUMNS} FROM idempotency_keys"
             " WHERE tenant_id = %s AND key = ANY(%s)",
             (self.tenant_id, sorted(taken)),
         )
-        stored = {
-            row["key"]: StoredResponse(
-                bytes(row["request_hash"]), int(row["status_code"]), bytes(row["response_body"])
-            )
-            for row in rows
-            if row["status_code"] is not None
-        }
+        stored = {row["key"]: _stored(row["key"], row) for row in rows}
         if stored.keys() != taken:
-            raise InvariantViolation("idempotency keys conflicted but have no response")
+            raise InvariantViolation("idempotency keys conflicted but are not there")
         return stored
 
     def release_idempotency_keys(self, keys: Sequence[str]) -> None:
@@ -268,14 +268,9 @@ class PostgresLedgerTx:
 
     # Entries -------------------------------------------------------------------------------
 
-    def insert_entries(
-        self,
-        entries: Sequence[PostedEntry],
-        *,
-        responses: Sequence[CompletedResponse] = (),
-    ) -> None:
-        """Entries, their lines (whose statement trigger moves the balances) and idempotency
-        responses in one statement: one round trip however many entries."""
+    def insert_entries(self, entries: Sequence[PostedEntry]) -> None:
+        """Entries and their lines (whose statement trigger moves the balances) in one
+        statement: one round trip however many entries."""
         lines = [
             (entry, number, line) for entry in entries for number, line in enumerate(entry.lines)
         ]
@@ -301,9 +296,6 @@ class PostgresLedgerTx:
             "line_postings": [ln.account_posting_sequence for _, _, ln in lines],
             "line_debits_after": [ln.debits_after for _, _, ln in lines],
             "line_credits_after": [ln.credits_after for _, _, ln in lines],
-            "keys": [r.key for r in responses],
-            "statuses": [r.status_code for r in responses],
-            "bodies": [r.body for r in responses],
         }  # fmt: skip
         try:
             with translate_invariants():
@@ -315,11 +307,9 @@ class PostgresLedgerTx:
                     RejectCode.ALREADY_REVERSED, f"entry {reversed_} is already reversed"
                 ) from exc
             raise
-        written = (len(entries), len(lines), len(responses))
-        if row is None or (row["entries"], row["lines"], row["responses"]) != written:
-            raise InvariantViolation(
-                f"an insert of {written} entries, lines, responses wrote {row}"
-            )
+        written = (len(entries), len(lines))
+        if row is None or (row["entries"], row["lines"]) != written:
+            raise InvariantViolation(f"an insert of {written} entries and lines wrote {row}")
 
     def get_entry(self, entry_id: UUID) -> PostedEntry | None:
         rows = self._all(
@@ -328,6 +318,14 @@ class PostgresLedgerTx:
         )
         entries = self._with_lines(rows)
         return entries[0] if entries else None
+
+    def get_entries(self, entry_ids: Collection[UUID]) -> dict[UUID, PostedEntry]:
+        rows = self._all(
+            f"SELECT {_ENTRY_COLUMNS} FROM journal_entries e"
+            " WHERE e.tenant_id = %s AND e.id = ANY(%s)",
+            (self.tenant_id, list(entry_ids)),
+        )
+        return {entry.id: entry for entry in self._with_lines(rows)}
 
     def find_reversal(self, entry_id: UUID) -> UUID | None:
         row = self._one(
@@ -446,7 +444,7 @@ class PostgresLedgerTx:
 # The entries go in in chain order (each entry's trigger checks its link to the one before) and
 # the lines in (entry, line) order (each line's trigger checks it continues its account's
 # previous line); statement triggers then move the chain head and each balance once (migration
-# 0007). Foreign keys are checked at the end of the statement. No responses update nothing.
+# 0007). Foreign keys are checked at the end of the statement.
 _INSERT_ENTRIES = """
 WITH entries AS (
     INSERT INTO journal_entries (tenant_id, id, sequence, hash, prev_hash, posted_at,
@@ -482,18 +480,26 @@ WITH entries AS (
                 entry_sequence, effective_date, posting, debits_after, credits_after)
      ORDER BY l.entry_sequence, l.line_number
     RETURNING 1
-), responses AS (
-    UPDATE idempotency_keys k
-       SET status_code = r.status_code, response_body = r.body, completed_at = now()
-      FROM unnest(%(keys)s::text[], %(statuses)s::smallint[], %(bodies)s::bytea[])
-           AS r(key, status_code, body)
-     WHERE k.tenant_id = %(tenant)s AND k.key = r.key
-    RETURNING 1
 )
 SELECT (SELECT entries FROM written) AS entries,
-       (SELECT count(*) FROM lines) AS lines,
-       (SELECT count(*) FROM responses) AS responses
+       (SELECT count(*) FROM lines) AS lines
 """
+
+
+# What a key used before holds: the first response as sent, or the entry it posted.
+_STORED_COLUMNS = "request_hash, status_code, response_body, entry_id"
+
+
+def _stored(key: str, row: Row) -> Stored:
+    if row["entry_id"] is not None:
+        return StoredEntry(bytes(row["request_hash"]), row["entry_id"])
+    if row["status_code"] is None or row["response_body"] is None:
+        # A claim is completed before its transaction commits, and only then can another
+        # transaction see it.
+        raise InvariantViolation(f"idempotency key {key!r} has no response")
+    return StoredResponse(
+        bytes(row["request_hash"]), int(row["status_code"]), bytes(row["response_body"])
+    )
 
 
 def _tenant_not_found(tenant_id: str) -> LedgerRejection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -15,7 +15,7 @@ from finance.api.deps import (
     ContainerDep,
     IdempotencyKey,
     Viewer,
-    idempotent_write,
+    idempotent_posting,
 )
 from finance.api.pagination import Cursor, Limit, decode_code_cursor, decode_int_cursor, page_of
 from finance.api.schemas import (
@@ -33,7 +33,7 @@ from finance.api.schemas import (
     entry_response,
     render_batch,
 )
-from finance.domain.entries import ENTRY_TYPE_PATTERN
+from finance.domain.entries import ENTRY_TYPE_PATTERN, PostedEntry
 from finance.services import batches, ledger, queries
 from finance.services.ports import EntryFilter, LedgerTransaction
 
@@ -48,12 +48,12 @@ def post_entry(
     caller: Accountant,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
+    def post(tx: LedgerTransaction, entry_id: UUID) -> PostedEntry:
         now = app.clock.now()
-        return entry_response(ledger.post_entry(tx, body.to_draft(now.date()), uuid4(), now))
+        return ledger.post_entry(tx, body.to_draft(now.date()), entry_id, now)
 
     payload = body.idempotency_body()
-    return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+    return idempotent_posting(request, app, caller, idempotency_key, payload, post)
 
 
 @router.post(JOURNAL_BATCH_PATH, response_model=BatchOut)
@@ -122,19 +122,18 @@ def reverse_entry(
 ) -> Response:
     options = body or ReversalCreate()
 
-    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
-        entry = ledger.reverse_entry(
+    def post(tx: LedgerTransaction, reversal_id: UUID) -> PostedEntry:
+        return ledger.reverse_entry(
             tx,
             entry_id,
-            uuid4(),
+            reversal_id,
             app.clock.now(),
             effective_date=options.effective_date,
             memo=options.memo,
         )
-        return entry_response(entry)
 
     payload = options.model_dump(mode="json", exclude_unset=True)
-    return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+    return idempotent_posting(request, app, caller, idempotency_key, payload, post)
 
 
 @router.get("/v1/trial-balance", response_model=TrialBalanceOut)
