@@ -34,6 +34,7 @@ from finance.adapters.postgres.migrate import migrate
 from finance.domain.accounts import AccountSpec, AccountType, Side
 from finance.domain.entries import EntryDraft, Line, PostedEntry
 from finance.services import ledger
+from finance.services.ids import new_entry_id
 from finance.services.ports import LedgerTransaction
 
 CURRENCY = "USD"
@@ -155,7 +156,7 @@ class RunResult:
 
 def _poster(draft: EntryDraft) -> Callable[[LedgerTransaction], PostedEntry]:
     def post(tx: LedgerTransaction) -> PostedEntry:
-        return ledger.post_entry(tx, draft, uuid.uuid4(), datetime.now(UTC))
+        return ledger.post_entry(tx, draft, new_entry_id(), datetime.now(UTC))
 
     return post
 

@@ -33,13 +33,14 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from finance import limits
 from finance.domain.batches import Booked, Pending, book_batch, linked_chains
 from finance.domain.entries import EntryDraft, PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services.idempotency import Respond, check_key, respond_again
+from finance.services.ids import new_entry_id
 from finance.services.ledger import append_entries, chained_entry, posting_time
 from finance.services.ports import LedgerTransaction, Stored, StoredEntry, StoredResponse
 
@@ -79,7 +80,7 @@ def post_batch(
     *,
     entries_max: int,
     respond: Respond,
-    new_id: Callable[[], UUID] = uuid4,
+    new_id: Callable[[], UUID] = new_entry_id,
 ) -> list[BatchResult]:
     """Post what can be posted of `entries`, in order; one result per entry, in order.
     `respond` renders a posted entry's response, as a single posting does."""

@@ -23,11 +23,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from finance import limits
 from finance.domain.entries import PostedEntry
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
+from finance.services.ids import new_entry_id
 from finance.services.ports import (
     LedgerTransaction,
     Stored,
@@ -109,7 +110,7 @@ def run_idempotent_posting(
     post: Callable[[LedgerTransaction, UUID], PostedEntry],
     respond: Respond,
     *,
-    new_id: Callable[[], UUID] = uuid4,
+    new_id: Callable[[], UUID] = new_entry_id,
 ) -> IdempotentResult:
     """Post one entry once per key (`post` posts it under the id it is given); the key keeps
     the entry's id, and every response, the first and the replays, is `respond(entry)`."""
