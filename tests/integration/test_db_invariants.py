@@ -5,6 +5,7 @@ refused write leaves nothing behind."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,11 +17,12 @@ from psycopg import errors
 
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore, PostgresLedgerTx
-from finance.domain.accounts import AccountType, Balance, Side
-from finance.domain.entries import AccountState, PostedEntry, PostedLine, line_postings
+from finance.api.schemas import entry_response
+from finance.domain.accounts import AccountType, Side
+from finance.domain.entries import EntryDraft, PostedEntry, PostedLine, line_postings
 from finance.domain.errors import InvariantViolation
 from finance.proofs.chain import chain_hash, entry_body
-from finance.services import ledger
+from finance.services import batches, ledger
 from finance.services.idempotency import (
     IdempotentRequest,
     run_idempotent,
@@ -723,34 +725,27 @@ def test_a_batch_moves_each_balance_and_the_head_once(
     """Many entries in one statement: one new version of the head row and of each balance,
     not one per entry (the quadratic cost migration 0007 removed)."""
 
-    def post_many(conn: psycopg.Connection[Any]) -> tuple[list[PostedEntry], dict[str, int]]:
-        tx = PostgresLedgerTx(conn, book.tenant)
+    def transfer_of(amount: int) -> Callable[[date], EntryDraft]:
+        return lambda _: transfer_draft(book.cash, book.revenue, amount)
+
+    entries = [
+        batches.BatchEntry(f"many-{amount}", bytes(32), transfer_of(amount))
+        for amount in range(1, 51)
+    ]
+
+    def post_many(conn: psycopg.Connection[Any]) -> tuple[int, dict[str, int]]:
         # These counters include the backend's earlier transactions not yet flushed: a delta.
         before = _updates_so_far(conn)
-        states = tx.lock_accounts([book.cash, book.revenue])
-        head = tx.lock_chain_head()
-        running = dict(states)
-        entries, prev = [], head.head_hash
-        for offset in range(50):
-            draft = transfer_draft(book.cash, book.revenue, offset + 1)
-            numbers = line_postings(draft, running)
-            for line, posting in zip(draft.lines, numbers, strict=True):
-                running[line.account_id] = AccountState(
-                    running[line.account_id].account,
-                    Balance(posting.debits_after, posting.credits_after, posting.sequence),
-                )
-            entry = ledger.chained_entry(
-                book.tenant, draft, uuid.uuid4(), sequence=head.next_sequence + offset,
-                prev_hash=prev, posted_at=now(), line_postings=numbers,
-            )  # fmt: skip
-            entries.append(entry)
-            prev = entry.hash
-        posted = ledger.append_entries(tx, entries)
+        results = batches.post_batch(
+            PostgresLedgerTx(conn, book.tenant), entries, now(), entries_max=50,
+            respond=entry_response,
+        )  # fmt: skip
         after = _updates_so_far(conn)
-        return posted, {table: after[table] - before.get(table, 0) for table in after}
+        created = sum(result.status is batches.BatchStatus.CREATED for result in results)
+        return created, {table: after[table] - before.get(table, 0) for table in after}
 
-    posted, updates = store.database.run(book.tenant, post_many)
-    assert [entry.sequence for entry in posted] == list(range(1, 51))
+    created, updates = store.database.run(book.tenant, post_many)
+    assert created == 50
     assert updates == {"ledger_heads": 1, "balances": 2}
     balance = store(book.tenant, lambda tx: tx.get_balance(book.cash))
     assert balance is not None

@@ -175,9 +175,7 @@ BEGIN
           FROM journal_lines
          WHERE tenant_id = NEW.tenant_id AND account_id = NEW.account_id
            AND account_posting_sequence = NEW.account_posting_sequence - 1;
-        IF NOT FOUND THEN
-            before_debits := NULL;
-        END IF;
+        -- No previous line: SELECT INTO leaves the totals NULL, refused below.
     END IF;
     IF NEW.account_posting_sequence IS NULL OR NEW.account_posting_sequence < 1
        OR before_debits IS NULL
