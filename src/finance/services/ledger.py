@@ -245,16 +245,20 @@ def account_balance(
         raise LedgerRejection(
             RejectCode.VALIDATION_FAILED, "give as_of_sequence or as_of, not both"
         )
+    if as_of_sequence is None and as_of_date is None:
+        found = tx.get_account_with_balance(account_id)
+        if found is None:
+            raise _account_not_found(account_id)
+        account, current = found
+        if current is None:
+            raise InvariantViolation(f"account {account_id} has no balance row")
+        return AccountBalance(account, current)
     account = get_account(tx, account_id)
     if as_of_sequence is not None:
         balance = tx.balance_as_of_sequence(account_id, as_of_sequence)
-    elif as_of_date is not None:
-        balance = tx.balance_as_of_date(account_id, as_of_date)
     else:
-        current = tx.get_balance(account_id)
-        if current is None:
-            raise InvariantViolation(f"account {account_id} has no balance row")
-        balance = current
+        assert as_of_date is not None
+        balance = tx.balance_as_of_date(account_id, as_of_date)
     return AccountBalance(account, balance, as_of_sequence, as_of_date)
 
 
