@@ -53,6 +53,15 @@ class RejectCode(enum.StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
     IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
+    # Invoicing and tax (domain/invoicing): identifiers, tax codes and rates, invoice lines.
+    INVALID_TIN = "invalid_tin"
+    INVALID_BIN = "invalid_bin"
+    LEGACY_BIN_REFUSED = "legacy_bin_refused"
+    BUYER_BIN_REQUIRED = "buyer_bin_required"
+    INVALID_TAX_CODE = "invalid_tax_code"
+    TAX_CODE_NOT_FOUND = "tax_code_not_found"
+    TAX_RATE_NOT_IN_FORCE = "tax_rate_not_in_force"
+    INVALID_INVOICE_LINE = "invalid_invoice_line"
 
 
 class LedgerRejection(Exception):
