@@ -62,6 +62,17 @@ class RejectCode(enum.StrEnum):
     TAX_CODE_NOT_FOUND = "tax_code_not_found"
     TAX_RATE_NOT_IN_FORCE = "tax_rate_not_in_force"
     INVALID_INVOICE_LINE = "invalid_invoice_line"
+    INVALID_INVOICE = "invalid_invoice"
+    INVALID_PAYMENT = "invalid_payment"
+    INVOICE_NOT_FOUND = "invoice_not_found"
+    INVOICE_VERSION_CONFLICT = "invoice_version_conflict"
+    # An invoice command that its current state does not allow: the code names that state.
+    INVOICE_IS_DRAFT = "invoice_is_draft"
+    INVOICE_IS_OPEN = "invoice_is_open"
+    INVOICE_IS_PAID = "invoice_is_paid"
+    INVOICE_IS_VOID = "invoice_is_void"
+    INVOICE_IS_UNCOLLECTIBLE = "invoice_is_uncollectible"
+    INVOICE_IS_DISCARDED = "invoice_is_discarded"
 
 
 class LedgerRejection(Exception):
