@@ -72,10 +72,17 @@ class Book:
     def issued(self, *lines: InvoiceLine) -> Invoice:
         for line in lines:
             self.do(inv.add_line(self.invoice, line, CODES, AT))
-        invoice = self.do(
-            inv.issue(self.invoice, number="DHK/2025-26/000001", today=TODAY, tax_codes=CODES,
-                      rules=RULES, entry_id=uuid.uuid4(), at=AT)
-        )  # fmt: skip
+        events = inv.issue(
+            self.invoice,
+            number="DHK/2025-26/000001",
+            fiscal_year="2025-26",
+            today=TODAY,
+            tax_codes=CODES,
+            rules=RULES,
+            entry_id=uuid.uuid4(),
+            at=AT,
+        )
+        invoice = self.do(events)
         self.post(issue_entry(invoice, ACCOUNTS))
         return invoice
 

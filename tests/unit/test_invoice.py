@@ -153,7 +153,14 @@ def write_it_off(invoice: Invoice) -> list[InvoiceEvent]:
 
 def issue_it(invoice: Invoice, rules: IssueRules = RULES) -> list[InvoiceEvent]:
     return inv.issue(
-        invoice, number="n", today=TODAY, tax_codes=CODES, rules=rules, entry_id=uuid.uuid4(), at=AT
+        invoice,
+        number="n",
+        fiscal_year="2025-26",
+        today=TODAY,
+        tax_codes=CODES,
+        rules=rules,
+        entry_id=uuid.uuid4(),
+        at=AT,
     )
 
 

@@ -14,6 +14,10 @@ from uuid import UUID
 
 from finance.domain.accounts import Account, Balance
 from finance.domain.entries import AccountState, PostedEntry
+from finance.domain.invoicing.fiscal import Series
+from finance.domain.invoicing.invoice import Invoice, InvoiceEvent
+from finance.domain.invoicing.settings import InvoiceSettings
+from finance.domain.invoicing.tax import TaxCode
 from finance.proofs.checkpoint import CheckpointBody, SignedCheckpoint
 from finance.proofs.signatures import Signature
 from finance.proofs.tiles import Subtree
@@ -95,8 +99,43 @@ class AccountTotals:
     balance: Balance
 
 
+class InvoiceRepository(Protocol):
+    """Invoices of the transaction's tenant, in the same database transaction as its ledger:
+    an invoice's events, its read model and the entries it posts commit together."""
+
+    def settings(self) -> InvoiceSettings | None: ...
+    def save_settings(self, settings: InvoiceSettings, now: datetime) -> None: ...
+    def tax_codes(self) -> dict[str, TaxCode]: ...
+    def save_tax_code(self, code: TaxCode, now: datetime) -> None: ...
+    def events(self, invoice_id: UUID) -> list[InvoiceEvent]:
+        """The invoice's stream, oldest first (empty: no such invoice in this tenant)."""
+        ...
+
+    def append(
+        self, invoice_id: UUID, version: int, events: Sequence[InvoiceEvent], at: datetime
+    ) -> None:
+        """Append `events` after event `version`, refusing (invoice_version_conflict) when
+        another transaction appended after it first."""
+        ...
+
+    def project(self, invoice: Invoice, at: datetime) -> None:
+        """Write the read model's row of `invoice` (insert or replace)."""
+        ...
+
+    def invoice_ids(self) -> list[UUID]:
+        """Every invoice with a stream, in id order."""
+        ...
+
+    def next_number(self, series: Series, location: str, fiscal_year: str) -> int:
+        """The next number of the series, gap-free: taken if and only if this commits."""
+        ...
+
+
 class LedgerTransaction(Protocol):
     tenant_id: str
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
 
     # Tenants and the chain.
     def tenant_exists(self) -> bool: ...

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from finance.adapters.postgres.db import Database, translate_invariants
+from finance.adapters.postgres.invoice_store import PostgresInvoiceRepository
 from finance.domain.accounts import Account, AccountType, Balance, Side
 from finance.domain.entries import AccountState, PostedEntry, PostedLine
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
@@ -61,6 +62,10 @@ class PostgresLedgerTx:
     def __init__(self, conn: psycopg.Connection[Any], tenant_id: str) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
+
+    @property
+    def invoices(self) -> PostgresInvoiceRepository:
+        return PostgresInvoiceRepository(self.conn, self.tenant_id)
 
     def _one(self, query: str, params: Sequence[object] | dict[str, object]) -> Row | None:
         with self.conn.cursor(row_factory=dict_row) as cur:

@@ -8,6 +8,7 @@ lives in the database; this module only names the year and formats the number.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -72,8 +73,23 @@ def check_location(location: str) -> str:
     return location
 
 
-def invoice_number(location: str, year: FiscalYear, number: int) -> str:
-    """'DHK-1/2025-26/000042': location, financial year, then the gap-free counter."""
+class Series(enum.StrEnum):
+    """Each kind of document is numbered on its own; notes carry a prefix."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+    DEBIT_NOTE = "debit_note"
+
+
+_PREFIX = {Series.INVOICE: "", Series.CREDIT_NOTE: "CN/", Series.DEBIT_NOTE: "DN/"}
+
+
+def invoice_number(
+    location: str, year: FiscalYear, number: int, series: Series = Series.INVOICE
+) -> str:
+    """'DHK-1/2025-26/000042' (a credit note: 'CN/DHK-1/2025-26/000003'): location, financial
+    year, then the gap-free counter of the series."""
     if isinstance(number, bool) or not isinstance(number, int) or number < 1:
         raise LedgerRejection(RejectCode.VALIDATION_FAILED, "invoice numbers start at 1")
-    return f"{check_location(location)}/{year.label}/{number:0{INVOICE_NUMBER_DIGITS}d}"
+    location = check_location(location)
+    return f"{_PREFIX[series]}{location}/{year.label}/{number:0{INVOICE_NUMBER_DIGITS}d}"

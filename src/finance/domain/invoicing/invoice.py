@@ -155,6 +155,7 @@ class InvoiceDiscarded:
 @dataclass(frozen=True)
 class InvoiceIssued:
     number: str
+    fiscal_year: str
     issue_date: date
     due_date: date
     figures: InvoiceFigures
@@ -216,6 +217,7 @@ class Invoice:
     header: Header
     lines: tuple[InvoiceLine, ...] = ()
     number: str | None = None
+    fiscal_year: str | None = None
     issue_date: date | None = None
     due_date: date | None = None
     figures: InvoiceFigures | None = None
@@ -286,6 +288,7 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 version=next_version,
                 status=InvoiceStatus.PAID if event.figures.total_minor == 0 else InvoiceStatus.OPEN,
                 number=event.number,
+                fiscal_year=event.fiscal_year,
                 issue_date=event.issue_date,
                 due_date=event.due_date,
                 figures=event.figures,
@@ -387,6 +390,7 @@ def issue(
     invoice: Invoice,
     *,
     number: str,
+    fiscal_year: str,
     today: date,
     tax_codes: dict[str, TaxCode],
     rules: IssueRules,
@@ -407,7 +411,7 @@ def issue(
         raise _invalid("the due date is before the issue date")
     figures = compute_figures(invoice, tax_codes, issue_date)
     _check_tax_ids(header, figures, rules)
-    return [InvoiceIssued(number, issue_date, due_date, figures, entry_id, at)]
+    return [InvoiceIssued(number, fiscal_year, issue_date, due_date, figures, entry_id, at)]
 
 
 def _check_tax_ids(header: Header, figures: InvoiceFigures, rules: IssueRules) -> None:
