@@ -16,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from finance import __version__, limits
 from finance.api import problems
 from finance.api.guards import RequestGuard
-from finance.api.routers import accounts, health, journal, proofs
+from finance.api.routers import accounts, health, invoices, journal, proofs
 from finance.api.schemas import Problem
 from finance.bootstrap import Container
 from finance.config import WriteMode
@@ -62,6 +62,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(journal.router)
     app.include_router(proofs.router)
+    app.include_router(invoices.router)
     app.add_middleware(
         RequestGuard,
         read_only=container.settings.write_mode is WriteMode.READONLY,

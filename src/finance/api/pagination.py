@@ -7,6 +7,7 @@ import binascii
 import json
 from collections.abc import Callable
 from typing import Annotated, TypeVar
+from uuid import UUID
 
 from fastapi import Query
 
@@ -55,6 +56,20 @@ def decode_code_cursor(cursor: str | None) -> str | None:
     if not isinstance(after, str) or not is_account_code(after):
         raise InvalidCursor
     return after
+
+
+def decode_uuid_cursor(cursor: str | None) -> UUID | None:
+    after = _decode(cursor)
+    if after is None:
+        return None
+    try:
+        return UUID(after) if isinstance(after, str) else _refuse()
+    except ValueError as exc:
+        raise InvalidCursor from exc
+
+
+def _refuse() -> UUID:
+    raise InvalidCursor
 
 
 def _decode(cursor: str | None) -> object:

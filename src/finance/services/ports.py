@@ -99,6 +99,15 @@ class AccountTotals:
     balance: Balance
 
 
+@dataclass(frozen=True)
+class InvoiceFilter:
+    status: str | None = None
+    customer_name: str | None = None
+    fiscal_year: str | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+
+
 class InvoiceRepository(Protocol):
     """Invoices of the transaction's tenant, in the same database transaction as its ledger:
     an invoice's events, its read model and the entries it posts commit together."""
@@ -120,6 +129,12 @@ class InvoiceRepository(Protocol):
 
     def project(self, invoice: Invoice, at: datetime) -> None:
         """Write the read model's row of `invoice` (insert or replace)."""
+        ...
+
+    def list_invoices(
+        self, flt: InvoiceFilter, after: UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Read-model rows (the columns of InvoiceSummaryOut) in id order."""
         ...
 
     def invoice_ids(self) -> list[UUID]:

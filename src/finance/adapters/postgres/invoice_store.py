@@ -26,6 +26,7 @@ from finance.domain.invoicing.invoice import Invoice, InvoiceEvent, IssueRules
 from finance.domain.invoicing.postings import InvoiceAccounts
 from finance.domain.invoicing.settings import InvoiceSettings
 from finance.domain.invoicing.tax import TaxCode
+from finance.services.ports import InvoiceFilter
 
 _EVENT_TYPES: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
@@ -197,6 +198,32 @@ class PostgresInvoiceRepository:
                 Jsonb(invoice_state_json(invoice)), at,
             ),
         )  # fmt: skip
+
+    def list_invoices(
+        self, flt: InvoiceFilter, after: UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        clauses = ["tenant_id = %s"]
+        params: list[object] = [self.tenant_id]
+        for column, value, op in (
+            ("id", after, ">"),
+            ("status", flt.status, "="),
+            ("customer_name", flt.customer_name, "="),
+            ("fiscal_year", flt.fiscal_year, "="),
+            ("issue_date", flt.issued_from, ">="),
+            ("issue_date", flt.issued_to, "<="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} %s")
+                params.append(value)
+        params.append(limit)
+        where = " AND ".join(clauses)
+        return self._rows(
+            "SELECT id, version, status, payment_status, number, fiscal_year, location,"
+            " customer_name, customer_bin, currency, issue_date, due_date, total_minor,"
+            f" paid_minor, outstanding_minor, updated_at FROM invoices WHERE {where}"
+            " ORDER BY id LIMIT %s",
+            params,
+        )
 
     def invoice_ids(self) -> list[UUID]:
         rows = self._rows(
