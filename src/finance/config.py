@@ -134,6 +134,16 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None
+    # Requests per second and burst per caller (token bucket, per process); 0 turns it off.
+    rate_limit_per_second: float = Field(
+        default=limits.RATE_LIMIT_PER_SECOND_DEFAULT,
+        ge=0,
+        le=limits.RATE_LIMIT_PER_SECOND_MAX,
+        allow_inf_nan=False,
+    )
+    rate_limit_burst: int = Field(
+        default=limits.RATE_LIMIT_BURST_DEFAULT, ge=1, le=limits.RATE_LIMIT_BURST_MAX
+    )
 
     @field_validator("database_url", "admin_database_url")
     @classmethod

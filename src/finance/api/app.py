@@ -16,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from finance import __version__, limits
 from finance.api import problems
 from finance.api.guards import RequestGuard
+from finance.api.ratelimit import RateLimiter
 from finance.api.routers import accounts, health, journal, proofs
 from finance.api.schemas import Problem
 from finance.bootstrap import Container
@@ -32,7 +33,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 413, 422, 500, 503)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
 }
 _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{limits.REQUEST_ID_CHARS_MAX}}}")
 
@@ -57,6 +58,12 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    # Per process: each worker process of a future multi-worker serve has its own buckets.
+    app.state.rate_limiter = RateLimiter.create(
+        container.settings.rate_limit_per_second,
+        container.settings.rate_limit_burst,
+        clock=time.monotonic,
+    )
     problems.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
