@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from finance.api.tls import server_context
+from finance.api.tls import client_common_name, server_context
 from finance.auth.tokens import Role, TokenIssuer, load_or_create_issuer_key
 from finance.config import Settings
 from tests.e2e.helpers import environment, one_error_line, run
@@ -115,6 +115,8 @@ def test_mutual_tls_serves_known_clients_only(
         ("POST", "/v1/accounts", 201),
         ("GET", "/v1/accounts", 200),
     ]
+    # Each line names the caller by its certificate's CN (and never the token).
+    assert {r.get("client_cn") for r in requests} == {"marketplace"}
     assert token not in server.output()
 
 
@@ -125,6 +127,26 @@ def test_the_server_context_requires_tls_1_2_and_a_client_certificate(pki: Pki) 
     server_only = server_context(pki.server.cert, pki.server.key, None)
     assert server_only.minimum_version is ssl.TLSVersion.TLSv1_2
     assert server_only.verify_mode is ssl.CERT_NONE
+
+
+@pytest.mark.parametrize(
+    ("peercert", "expected"),
+    [
+        (None, None),
+        ({}, None),  # no certificate: CERT_REQUIRED never lets this far, but never guess
+        ({"subject": ((("organizationName", "Shop"),),)}, None),
+        (
+            {"subject": ((("countryName", "FR"),), (("commonName", "marketplace"),))},
+            "marketplace",
+        ),
+        ({"subject": ((("commonName", "x" * 65),),)}, "(withheld)"),
+        ({"subject": ((("commonName", "evil\nline"),),)}, "(withheld)"),
+    ],
+)
+def test_the_logged_client_name_is_the_certificate_cn_when_short_and_printable(
+    peercert: object, expected: str | None
+) -> None:
+    assert client_common_name(peercert) == expected
 
 
 @pytest.mark.parametrize(

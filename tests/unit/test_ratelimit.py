@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from finance import limits
 from finance.api.ratelimit import RateLimited, RateLimiter, TokenBuckets, retry_after_s
+from finance.config import load_settings
+from tests.unit.test_config import refused
 
 
 class ManualClock:
@@ -157,3 +162,26 @@ def test_a_rate_of_zero_turns_the_limit_off() -> None:
     for _ in range(1_000):
         limiter.charge_caller("t1", "svc")
         limiter.charge_address("10.0.0.1")
+
+
+def test_the_settings_default_to_a_generous_limit_and_refuse_nonsense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("FINANCE_"):
+            monkeypatch.delenv(name)
+    settings = load_settings()
+    assert (settings.rate_limit_per_second, settings.rate_limit_burst) == (
+        limits.RATE_LIMIT_PER_SECOND_DEFAULT,
+        limits.RATE_LIMIT_BURST_DEFAULT,
+    )
+    problems = refused(
+        monkeypatch, FINANCE_RATE_LIMIT_PER_SECOND="-1", FINANCE_RATE_LIMIT_BURST="0"
+    )
+    assert [problem.split(":")[0] for problem in problems] == [
+        "FINANCE_RATE_LIMIT_PER_SECOND",
+        "FINANCE_RATE_LIMIT_BURST",
+    ]
+    monkeypatch.setenv("FINANCE_RATE_LIMIT_PER_SECOND", "0")
+    monkeypatch.setenv("FINANCE_RATE_LIMIT_BURST", "1")
+    assert load_settings().rate_limit_per_second == 0  # off

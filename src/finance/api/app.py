@@ -91,7 +91,8 @@ def request_id_of(scope: Scope) -> str:
 
 class RequestLog:
     """One log line and one metric sample per HTTP request, and an X-Request-Id on every
-    response. Never logs the Authorization header or the body.
+    response. Never logs the Authorization header or the body. Under mutual TLS the line
+    names the caller's client certificate (`client_cn`, finance.api.tls).
 
     An exception that escapes the application is logged here, with the request id, and
     answered with the 500 problem, so that it is counted like any other response."""
@@ -141,6 +142,7 @@ class RequestLog:
         route_path = getattr(scope.get("route"), "path", "unmatched")
         REQUESTS.labels(scope["method"], route_path, str(status)).inc()
         REQUEST_SECONDS.labels(scope["method"], route_path).observe(elapsed_s)
+        client_cn = state.get("client_cn")
         log.info(
             "request",
             request_id=request_id,
@@ -149,4 +151,5 @@ class RequestLog:
             status=status,
             duration_ms=round(elapsed_s * 1000, 2),
             tenant=state.get("tenant_id"),
+            **({} if client_cn is None else {"client_cn": client_cn}),
         )

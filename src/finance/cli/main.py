@@ -81,7 +81,7 @@ def serve(
     import uvicorn
 
     from finance.api.app import create_app
-    from finance.api.tls import server_context
+    from finance.api.tls import client_identity_protocol, server_context
     from finance.bootstrap import bootstrap
     from finance.config import ServiceEnv, tls_problems
 
@@ -122,6 +122,8 @@ def serve(
             log_level="warning",
             # Only when TLS is on: uvicorn treats any factory as "serve HTTPS".
             ssl_context_factory=None if ssl_context is None else lambda _c, _d: ssl_context,
+            # With mutual TLS, each request's log line names the client certificate's CN.
+            http=client_identity_protocol() if ssl_context and ca else "auto",
         )
     finally:
         container.close()
