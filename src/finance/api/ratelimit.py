@@ -6,9 +6,9 @@ Who is a caller:
   token's id (`jti`): a client that fetches a fresh token does not get a fresh bucket, and a
   forged token, which fails verification, cannot drain somebody else's.
 * A request whose token is missing or refused is charged to its client address (the TCP peer;
-  behind a proxy, the proxy's), so a storm of 401s is answered with 429s. Requests that
-  authenticate never touch the address buckets, so good clients behind a shared address are
-  not held back by a broken one.
+  or uvicorn's X-Forwarded-For client when the peer is a trusted proxy), so a storm of 401s
+  is answered with 429s. Requests that authenticate never touch the address buckets, so good
+  clients behind a shared address are not held back by a broken one.
 * `/healthz`, `/readyz` and `/metrics` need no token and are never limited.
 
 Each bucket holds at most `burst` requests and refills at `rate_per_s`. The limit is per
@@ -83,7 +83,8 @@ class TokenBuckets:
 
     def take(self, key: Hashable) -> int | None:
         """Spend one request of `key`'s bucket: None when allowed, else the Retry-After in whole
-        seconds. A refused request spends nothing, so waiting that long is always enough."""
+        seconds. A refused request spends nothing, so waiting that long is enough unless the
+        same key spends the refill meanwhile."""
         with self._lock:
             now = self._clock()
             self._evict_idle(now)
