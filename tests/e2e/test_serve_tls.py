@@ -15,7 +15,7 @@ import pytest
 
 from finance.api.tls import client_common_name, server_context
 from finance.auth.tokens import Role, TokenIssuer, load_or_create_issuer_key
-from finance.config import Settings
+from finance.config import ConfigError, Settings, tls_problems
 from tests.e2e.helpers import environment, one_error_line, run
 from tests.e2e.test_serve import CLEAN_EXIT, serving
 from tests.tls_certs import Authority, Issued, issue, make_ca
@@ -149,38 +149,74 @@ def test_the_logged_client_name_is_the_certificate_cn_when_short_and_printable(
     assert client_common_name(peercert) == expected
 
 
+def paths_of(pki: Pki, tmp_path: Path) -> dict[str, Path]:
+    return {
+        "server_cert": pki.server.cert,
+        "server_key": pki.server.key,
+        "client_key": pki.client.key,
+        "ca": pki.ca.cert,
+        "missing": tmp_path / "missing.pem",
+        "directory": tmp_path,
+        "empty": tmp_path / "empty.pem",
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"key": "server_key"}, ["FINANCE_TLS_KEY (--tls-key): set without"]),
+        ({"cert": "server_cert"}, ["FINANCE_TLS_CERT (--tls-cert): set without"]),
+        ({"client_ca": "ca"}, ["FINANCE_CLIENT_CA (--client-ca): mutual TLS needs"]),
+        (
+            {"cert": "server_cert", "key": "missing"},
+            ["FINANCE_TLS_KEY (--tls-key): {missing}: no such file or directory"],
+        ),
+        (
+            {"cert": "directory", "key": "empty", "client_ca": "missing"},
+            [
+                "FINANCE_TLS_CERT (--tls-cert): {directory}: is a directory",
+                "FINANCE_TLS_KEY (--tls-key): {empty}: is empty",
+                "FINANCE_CLIENT_CA (--client-ca): {missing}: no such file",
+            ],
+        ),
+        ({"cert": "server_cert", "key": "server_key", "client_ca": "ca"}, []),
+    ],
+)
+def test_tls_problems_name_each_unusable_setting(
+    pki: Pki, tmp_path: Path, given: dict[str, str], expected: list[str]
+) -> None:
+    paths = paths_of(pki, tmp_path)
+    paths["empty"].touch()
+    problems = tls_problems(
+        *(paths[given[name]] if name in given else None for name in ("cert", "key", "client_ca"))
+    )
+    assert len(problems) == len(expected), problems
+    for problem, start in zip(problems, expected, strict=True):
+        assert problem.startswith(start.format(**paths)), problem
+
+
+def test_files_openssl_cannot_use_are_named(pki: Pki) -> None:
+    with pytest.raises(ConfigError, match=r"FINANCE_TLS_CERT \(--tls-cert\): .* and its key"):
+        server_context(pki.server.cert, pki.client.key, None)  # another certificate's key
+    with pytest.raises(ConfigError, match=r"FINANCE_CLIENT_CA .* holds no usable CA certificate"):
+        server_context(pki.server.cert, pki.server.key, pki.client.key)
+
+
 @pytest.mark.parametrize(
     ("options", "names"),
     [
-        (["--tls-key", "{server_key}"], "FINANCE_TLS_KEY (--tls-key): set without"),
-        (["--tls-cert", "{server_cert}"], "FINANCE_TLS_CERT (--tls-cert): set without"),
         (["--client-ca", "{ca}"], "FINANCE_CLIENT_CA (--client-ca): mutual TLS needs"),
-        (
-            ["--tls-cert", "{server_cert}", "--tls-key", "{missing}"],
-            "FINANCE_TLS_KEY (--tls-key): {missing}: no such file",
-        ),
         # Another certificate's key: refused by OpenSSL, named before anything starts.
         (
             ["--tls-cert", "{server_cert}", "--tls-key", "{client_key}"],
             "FINANCE_TLS_CERT (--tls-cert): {server_cert} and its key",
-        ),
-        (
-            ["--tls-cert", "{server_cert}", "--tls-key", "{server_key}", "--client-ca", "{key}"],
-            "FINANCE_CLIENT_CA (--client-ca): {key} holds no usable CA certificate",
         ),
     ],
 )
 def test_bad_tls_options_are_one_line_and_exit_2(
     pki: Pki, tmp_path: Path, options: list[str], names: str
 ) -> None:
-    paths = {
-        "server_cert": pki.server.cert,
-        "server_key": pki.server.key,
-        "client_key": pki.client.key,
-        "ca": pki.ca.cert,
-        "key": pki.client.key,
-        "missing": tmp_path / "missing.pem",
-    }
+    paths = paths_of(pki, tmp_path)
     args = [option.format(**paths) for option in options]
     result = run(environment(tmp_path, None), "serve", *args)
     line = one_error_line(result, 2, "error: invalid configuration: ")
@@ -190,6 +226,6 @@ def test_bad_tls_options_are_one_line_and_exit_2(
 
 
 def test_tls_settings_come_from_the_environment_too(pki: Pki, tmp_path: Path) -> None:
-    env = environment(tmp_path, None, FINANCE_CLIENT_CA=str(pki.ca.cert))
+    env = environment(tmp_path, None, FINANCE_TLS_KEY=str(pki.server.key))
     line = one_error_line(run(env, "serve"), 2, "error: invalid configuration: ")
-    assert "FINANCE_CLIENT_CA (--client-ca): mutual TLS needs a server certificate" in line
+    assert "FINANCE_TLS_KEY (--tls-key): set without FINANCE_TLS_CERT" in line
