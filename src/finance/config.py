@@ -8,6 +8,7 @@ process with one line per problem naming the variable, never a traceback.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from pathlib import Path
 
@@ -128,6 +129,22 @@ class Settings(BaseSettings):
     seal_interval: float = Field(default=1.0, gt=0, le=3600, allow_inf_nan=False)
     signer_id: str = Field(default="finance.local", pattern=SIGNER_ID_PATTERN)
 
+    # Transport security of `finance serve` (docs/operations.md, "Transport security and rate
+    # limits"): HTTPS with the server's certificate and key; with a client CA, mutual TLS.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    client_ca: Path | None = None
+    # Requests per second and burst per caller (token bucket, per process); 0 turns it off.
+    rate_limit_per_second: float = Field(
+        default=limits.RATE_LIMIT_PER_SECOND_DEFAULT,
+        ge=0,
+        le=limits.RATE_LIMIT_PER_SECOND_MAX,
+        allow_inf_nan=False,
+    )
+    rate_limit_burst: int = Field(
+        default=limits.RATE_LIMIT_BURST_DEFAULT, ge=1, le=limits.RATE_LIMIT_BURST_MAX
+    )
+
     @field_validator("database_url", "admin_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
@@ -162,7 +179,7 @@ class Settings(BaseSettings):
             raise ValueError(f"lists {', '.join(repeated)} more than once")
         return value
 
-    @field_validator("export_dir", mode="before")
+    @field_validator("export_dir", "tls_cert", "tls_key", "client_ca", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -256,6 +273,13 @@ class Settings(BaseSettings):
                 " set when FINANCE_SERVICE_ENV=production (the local token issuer is for"
                 " development)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _usable_tls_files(self) -> Settings:
+        problems = tls_problems(self.tls_cert, self.tls_key, self.client_ca)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -381,6 +405,47 @@ def signer_problems(settings: Settings) -> list[str]:
             "FINANCE_SIGNING_ENDPOINT: must be https:// when FINANCE_SERVICE_ENV=production"
         )
     return problems
+
+
+TLS_CERT = "FINANCE_TLS_CERT (--tls-cert)"
+TLS_KEY = "FINANCE_TLS_KEY (--tls-key)"
+CLIENT_CA = "FINANCE_CLIENT_CA (--client-ca)"
+
+
+def tls_problems(cert: Path | None, key: Path | None, client_ca: Path | None) -> list[str]:
+    """One line per TLS setting of `finance serve` that cannot be used: a file that is missing
+    or unreadable, or a combination that would not do what it says (a key or a client CA
+    without a server certificate would silently serve plain HTTP)."""
+    problems = []
+    if cert is None:
+        if key is not None:
+            problems.append(f"{TLS_KEY}: set without {TLS_CERT}, the server certificate")
+        if client_ca is not None:
+            problems.append(
+                f"{CLIENT_CA}: mutual TLS needs a server certificate: set {TLS_CERT} and {TLS_KEY}"
+            )
+    elif key is None:
+        problems.append(f"{TLS_CERT}: set without {TLS_KEY}, the server's private key")
+    for name, path in ((TLS_CERT, cert), (TLS_KEY, key), (CLIENT_CA, client_ca)):
+        unreadable = None if path is None else _unreadable(path)
+        if unreadable:
+            problems.append(f"{name}: {path}: {unreadable}")
+    return problems
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` cannot be read as a file, or None. Opened rather than stat-ed, so that
+    permissions are checked as the server will meet them."""
+    if path.is_dir():
+        return "is a directory, not a file"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return (exc.strerror or type(exc).__name__).lower()
+    if os.path.getsize(path) == 0:
+        return "is empty"
+    return None
 
 
 def load_settings() -> Settings:

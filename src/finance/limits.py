@@ -95,3 +95,15 @@ ENTRY_RECORDS_BATCH: Final = 1_000
 CHECKPOINT_RETRY_AFTER_S: Final = 2
 # How long `finance serve` waits for the sealer's round in progress when it stops.
 SEALER_STOP_TIMEOUT_S: Final = 15.0
+
+# Rate limits per caller (finance.api.ratelimit): a token bucket per verified (tenant, subject)
+# and per address that failed to authenticate, in each process. The defaults are far above what
+# one well-behaved client sends (a batch carries up to a thousand entries in one request) and
+# what this service posts per second on one core; `finance bench` turns the limit off, since it
+# measures the server's ceiling, not the limit.
+RATE_LIMIT_PER_SECOND_DEFAULT: Final = 200.0
+RATE_LIMIT_BURST_DEFAULT: Final = 400
+RATE_LIMIT_PER_SECOND_MAX: Final = 1_000_000.0
+RATE_LIMIT_BURST_MAX: Final = 1_000_000
+# Buckets kept per family at most: about 200 bytes each, so tens of MB at worst.
+RATE_LIMIT_BUCKETS_MAX: Final = 100_000

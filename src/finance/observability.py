@@ -21,6 +21,11 @@ REQUESTS = Counter(
 REQUEST_SECONDS = Histogram(
     "finance_http_request_duration_seconds", "HTTP request latency", ["method", "route"]
 )
+# Requests refused with 429, by bucket family: "token" (a verified caller) or "address" (a
+# client whose token was missing or refused).
+RATE_LIMITED = Counter(
+    "finance_http_rate_limited_total", "Requests refused by the rate limit", ["kind"]
+)
 
 CHECKPOINTS_ISSUED = Counter(
     "finance_checkpoints_issued_total", "Checkpoints sealed and stored (signed or not yet)"

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -75,6 +76,8 @@ class Server:
     url: str
     log: Path  # stdout, where the service logs
     errors: Path  # stderr
+    # How a client reaches it: True for plain HTTP, an SSL context (CA, client cert) for HTTPS.
+    verify: ssl.SSLContext | bool = True
 
     def stdout(self) -> str:
         return self.log.read_text(errors="replace")
@@ -100,7 +103,7 @@ def wait_ready(server: Server) -> httpx2.Response:
         if server.process.poll() is not None:
             raise AssertionError(f"finance serve exited early:\n{server.output()}")
         try:
-            response = httpx2.get(f"{server.url}/readyz", timeout=2.0)
+            response = httpx2.get(f"{server.url}/readyz", timeout=2.0, verify=server.verify)
         except httpx2.TransportError as exc:
             last = type(exc).__name__
         else:
@@ -112,19 +115,25 @@ def wait_ready(server: Server) -> httpx2.Response:
 
 
 @contextmanager
-def serving(env: dict[str, str], log: Path) -> Iterator[Server]:
-    """`finance serve` on a free port, ready; always stopped afterwards."""
+def serving(
+    env: dict[str, str], log: Path, *args: str, tls: ssl.SSLContext | None = None
+) -> Iterator[Server]:
+    """`finance serve *args` on a free port, ready; always stopped afterwards. With `tls` (a
+    client's SSL context) it is reached, and waited for, over HTTPS."""
     port = free_port()
     errors = log.with_suffix(".err")
     with log.open("wb") as sink, errors.open("wb") as error_sink:
         process = subprocess.Popen(
-            [*FINANCE, "serve"],
+            [*FINANCE, "serve", *args],
             env={**env, "FINANCE_PORT": str(port)},
             stdout=sink,
             stderr=error_sink,
             stdin=subprocess.DEVNULL,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", log, errors)
+    scheme = "http" if tls is None else "https"
+    server = Server(
+        process, f"{scheme}://127.0.0.1:{port}", log, errors, True if tls is None else tls
+    )
     try:
         wait_ready(server)
         yield server

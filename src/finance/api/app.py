@@ -16,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from finance import __version__, limits
 from finance.api import problems
 from finance.api.guards import RequestGuard
+from finance.api.ratelimit import RateLimiter
 from finance.api.routers import accounts, health, invoices, journal, proofs
 from finance.api.schemas import Problem
 from finance.bootstrap import Container
@@ -32,7 +33,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 413, 422, 500, 503)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
 }
 _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{limits.REQUEST_ID_CHARS_MAX}}}")
 
@@ -57,6 +58,12 @@ def create_app(container: Container) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.container = container
+    # Per process: each worker process of a future multi-worker serve has its own buckets.
+    app.state.rate_limiter = RateLimiter.create(
+        container.settings.rate_limit_per_second,
+        container.settings.rate_limit_burst,
+        clock=time.monotonic,
+    )
     problems.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
@@ -85,7 +92,8 @@ def request_id_of(scope: Scope) -> str:
 
 class RequestLog:
     """One log line and one metric sample per HTTP request, and an X-Request-Id on every
-    response. Never logs the Authorization header or the body.
+    response. Never logs the Authorization header or the body. Under mutual TLS the line
+    names the caller's client certificate (`client_cn`, finance.api.tls).
 
     An exception that escapes the application is logged here, with the request id, and
     answered with the 500 problem, so that it is counted like any other response."""
@@ -135,6 +143,7 @@ class RequestLog:
         route_path = getattr(scope.get("route"), "path", "unmatched")
         REQUESTS.labels(scope["method"], route_path, str(status)).inc()
         REQUEST_SECONDS.labels(scope["method"], route_path).observe(elapsed_s)
+        client_cn = state.get("client_cn")
         log.info(
             "request",
             request_id=request_id,
@@ -143,4 +152,5 @@ class RequestLog:
             status=status,
             duration_ms=round(elapsed_s * 1000, 2),
             tenant=state.get("tenant_id"),
+            **({} if client_cn is None else {"client_cn": client_cn}),
         )

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import Response
 
 from finance.api.problems import InsufficientRole
+from finance.api.ratelimit import RateLimiter
 from finance.api.schemas import entry_response
 from finance.auth.tokens import Principal, Role, TokenError
 from finance.bootstrap import Container
@@ -38,14 +39,27 @@ def principal(
     app: ContainerDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
+    """The verified caller, charged to its rate limit (finance.api.ratelimit) before anything
+    else runs: a 429 reads and writes nothing. A refused token is charged to the client's
+    address instead, so that a storm of 401s turns into 429s."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        caller = _verified(app, authorization)
+    except TokenError:
+        limiter.charge_address(request.client.host if request.client else "unknown")
+        raise
+    request.state.tenant_id = caller.tenant_id
+    limiter.charge_caller(caller.tenant_id, caller.subject)
+    return caller
+
+
+def _verified(app: Container, authorization: str | None) -> Principal:
     if not authorization:
         raise TokenError("token_missing", "an Authorization: Bearer <token> header is required")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise TokenError("token_malformed", "the Authorization header must be 'Bearer <token>'")
-    caller = app.verifier.verify(token.strip())
-    request.state.tenant_id = caller.tenant_id
-    return caller
+    return app.verifier.verify(token.strip())
 
 
 class RoleGuard:

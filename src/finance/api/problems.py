@@ -24,9 +24,11 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from finance import limits
+from finance.api.ratelimit import RateLimited
 from finance.api.schemas import problem_document, status_for
 from finance.auth.tokens import TokenError
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
+from finance.observability import RATE_LIMITED
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +102,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LedgerRejection, _on_rejection)  # type: ignore[arg-type]
     app.add_exception_handler(TokenError, _on_token_error)  # type: ignore[arg-type]
     app.add_exception_handler(InsufficientRole, _on_forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(RateLimited, _on_rate_limited)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidCursor, _on_bad_cursor)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
@@ -121,6 +124,17 @@ async def _on_token_error(_: Request, exc: TokenError) -> Response:
 
 async def _on_forbidden(_: Request, exc: InsufficientRole) -> Response:
     return problem(403, "insufficient_role", str(exc))
+
+
+async def _on_rate_limited(_: Request, exc: RateLimited) -> Response:
+    RATE_LIMITED.labels(exc.kind).inc()
+    return problem(
+        429,
+        "rate_limited",
+        f"too many requests from this {'caller' if exc.kind == 'token' else 'address'};"
+        f" retry after {exc.retry_after_s} s (nothing was done)",
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
 
 
 async def _on_bad_cursor(_: Request, exc: InvalidCursor) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import psycopg
@@ -65,15 +66,36 @@ app.add_typer(bench.app, name="bench")
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address (FINANCE_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (FINANCE_PORT)")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS with this PEM certificate (FINANCE_TLS_CERT)")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="The certificate's PEM private key (FINANCE_TLS_KEY)")
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option(help="Require client certificates signed by this CA (FINANCE_CLIENT_CA)"),
+    ] = None,
 ) -> None:
     """Run the HTTP API. Without FINANCE_DATABASE_URL, on an embedded PostgreSQL."""
     import uvicorn
 
     from finance.api.app import create_app
+    from finance.api.tls import client_identity_protocol, server_context
     from finance.bootstrap import bootstrap
-    from finance.config import ServiceEnv
+    from finance.config import ServiceEnv, tls_problems
 
     config = context.settings()
+    cert, key, ca = (
+        tls_cert or config.tls_cert,
+        tls_key or config.tls_key,
+        client_ca or config.client_ca,
+    )
+    problems = tls_problems(cert, key, ca)
+    if problems:
+        raise ConfigError(problems)
+    # Built before the database starts, so that a certificate that cannot be used stops here.
+    ssl_context = None if cert is None or key is None else server_context(cert, key, ca)
     configure_logging(config.log_level, config.log_format, stream=sys.stdout)
     container = bootstrap(config)
     if config.database_url is None and config.service_env is not ServiceEnv.DEVELOPMENT:
@@ -82,6 +104,7 @@ def serve(
         "serve.start",
         host=host or config.host,
         port=port or config.port,
+        tls="mutual" if ca and ssl_context else "server" if ssl_context else "off",
         database="external" if config.database_url else f"embedded in {config.embedded_pgdata}",
         write_mode=config.write_mode.value,
         service_env=config.service_env.value,
@@ -97,6 +120,10 @@ def serve(
             port=port or config.port,
             access_log=False,
             log_level="warning",
+            # Only when TLS is on: uvicorn treats any factory as "serve HTTPS".
+            ssl_context_factory=None if ssl_context is None else lambda _c, _d: ssl_context,
+            # With mutual TLS, each request's log line names the client certificate's CN.
+            http=client_identity_protocol() if ssl_context and ca else "auto",
         )
     finally:
         container.close()
