@@ -3,6 +3,7 @@ write-off, the read model's list, versions and idempotent retries, errors as pro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -134,6 +135,8 @@ def test_an_invoice_through_its_life(
 
     voided = client.post(f"{url}/void", headers=writing(auth))
     assert voided.json()["status"] == "void"
+    # Numbered in the financial year of the day it is issued.
+    assert re.fullmatch(r"CN/DHK/[0-9]{4}-[0-9]{2}/000001", voided.json()["credit_note_number"])
     assert balance(client, auth, books["receivable"]) == 0
     assert balance(client, auth, books["customer_credit"]) == 100_000
     assert_problem(

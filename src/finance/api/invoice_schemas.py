@@ -222,6 +222,9 @@ class InvoiceOut(BaseModel):
     outstanding_minor: int
     credit_minor: int
     written_off_minor: int
+    issued_at: datetime | None
+    credit_note_number: str | None
+    voided_at: datetime | None
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceOut:
@@ -257,6 +260,9 @@ class InvoiceOut(BaseModel):
             outstanding_minor=invoice.outstanding_minor,
             credit_minor=invoice.credit_minor,
             written_off_minor=invoice.written_off_minor,
+            issued_at=invoice.issued_at,
+            credit_note_number=invoice.credit_note_number,
+            voided_at=invoice.voided_at,
         )
 
 

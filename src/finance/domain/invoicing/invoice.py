@@ -227,6 +227,10 @@ class Invoice:
     recovered_minor: int = 0  # payments received after a write-off
     credit_minor: int = 0  # payments beyond what was owed: the customer's credit
     payment_ids: frozenset[str] = frozenset()
+    issued_at: datetime | None = None
+    # A void's credit note, for the full amount.
+    credit_note_number: str | None = None
+    voided_at: datetime | None = None
 
     @property
     def total_minor(self) -> int:
@@ -293,6 +297,7 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 due_date=event.due_date,
                 figures=event.figures,
                 issue_entry_id=event.entry_id,
+                issued_at=event.at,
             )
         case PaymentRecorded(payment_id=payment_id, amount_minor=amount):
             share = invoice.allocate(amount)
@@ -308,8 +313,14 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
             if settled and paid.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
                 return replace(paid, status=InvoiceStatus.PAID)
             return paid
-        case InvoiceVoided():
-            return replace(invoice, version=next_version, status=InvoiceStatus.VOID)
+        case InvoiceVoided(credit_note_number=note, at=at):
+            return replace(
+                invoice,
+                version=next_version,
+                status=InvoiceStatus.VOID,
+                credit_note_number=note,
+                voided_at=at,
+            )
         case InvoiceWrittenOff(amount_minor=amount):
             return replace(
                 invoice,
