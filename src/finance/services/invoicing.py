@@ -23,6 +23,7 @@ from finance.domain.invoicing.postings import (
     void_settlement_entry,
     write_off_entry,
 )
+from finance.domain.invoicing.reports import AgingRow, VatReturn, aging, check_period, vat_return
 from finance.domain.invoicing.settings import InvoiceSettings
 from finance.domain.invoicing.tax import TaxCode
 from finance.services import ledger
@@ -219,6 +220,15 @@ def write_off(
     events = inv.write_off(invoice, entry_id=entry_id, at=now)
     ledger.post_entry(tx, write_off_entry(invoice, settings.accounts, now.date()), entry_id, now)
     return _commit(tx, invoice, invoice_id, events, now)
+
+
+def aging_report(tx: LedgerTransaction, as_of: date) -> list[AgingRow]:
+    return aging(tx.invoices.open_invoices(), as_of)
+
+
+def vat_return_report(tx: LedgerTransaction, start: date, end: date) -> VatReturn:
+    check_period(start, end)
+    return vat_return(tx.invoices.invoices_touching(start, end), start, end)
 
 
 def rebuild_read_model(tx: LedgerTransaction, now: datetime) -> int:

@@ -137,6 +137,14 @@ class InvoiceRepository(Protocol):
         """Read-model rows (the columns of InvoiceSummaryOut) in id order."""
         ...
 
+    def open_invoices(self) -> list[Invoice]:
+        """Issued invoices that still owe something (from the read model)."""
+        ...
+
+    def invoices_touching(self, start: date, end: date) -> list[Invoice]:
+        """Invoices issued or voided between the two dates (from the read model)."""
+        ...
+
     def invoice_ids(self) -> list[UUID]:
         """Every invoice with a stream, in id order."""
         ...

@@ -9,7 +9,7 @@ values. The event's class name is its `type`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 from uuid import UUID
 
@@ -224,6 +224,23 @@ class PostgresInvoiceRepository:
             " ORDER BY id LIMIT %s",
             params,
         )
+
+    def open_invoices(self) -> list[Invoice]:
+        rows = self._rows(
+            "SELECT state FROM invoices WHERE tenant_id = %s AND status = 'open'"
+            " AND outstanding_minor > 0 ORDER BY id",
+            (self.tenant_id,),
+        )
+        return [_INVOICE.validate_python(row["state"]) for row in rows]
+
+    def invoices_touching(self, start: date, end: date) -> list[Invoice]:
+        rows = self._rows(
+            "SELECT state FROM invoices WHERE tenant_id = %s AND (issue_date BETWEEN %s AND %s"
+            " OR (status = 'void' AND ((state->>'voided_at')::timestamptz AT TIME ZONE 'UTC')::date"
+            " BETWEEN %s AND %s)) ORDER BY id",
+            (self.tenant_id, start, end, start, end),
+        )
+        return [_INVOICE.validate_python(row["state"]) for row in rows]
 
     def invoice_ids(self) -> list[UUID]:
         rows = self._rows(
