@@ -15,6 +15,9 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+# Fixtures of the invoice tests, shared by the API and CLI ones.
+from tests.e2e.invoice_helpers import invoice_books, other_auth, viewer_auth  # noqa: F401
+
 
 @pytest.fixture(scope="session", autouse=True)
 def json_logs() -> Iterator[None]:

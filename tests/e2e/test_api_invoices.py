@@ -9,79 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.auth.tokens import Role, TokenIssuer
-from tests.conftest import bearer
-from tests.e2e.helpers import assert_problem, get_json, key, open_account, writing
-from tests.integration.helpers import new_tenant
-
-SELLER = {"name": "Seller Ltd", "address": "Gulshan, Dhaka", "bin": "001234567-0101"}
-BUYER = {"name": "Buyer Ltd", "address": "Agrabad, Chattogram", "bin": "0098765430202"}
-GOODS = {
-    "description": "Goods",
-    "unit": "pcs",
-    "quantity": "3",
-    "unit_price_minor": 100_000,
-    "tax_code": "VAT15-SD20",
-    "discount_percent": "10",
-}
-SERVICE = {
-    "description": "Service",
-    "unit": "hour",
-    "quantity": "1.5",
-    "unit_price_minor": 333,
-    "tax_code": "VAT15",
-}
-
-
-def draft_body(*lines: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "customer": BUYER,
-        "seller": SELLER,
-        "location": "DHK",
-        "currency": "BDT",
-        "issue_date": "2025-09-01",
-        "lines": list(lines),
-        **extra,
-    }
-
-
-@pytest.fixture
-def books(client: TestClient, auth: dict[str, str]) -> dict[str, str]:
-    kinds = {
-        "receivable": "asset",
-        "revenue": "revenue",
-        "vat_payable": "liability",
-        "sd_payable": "liability",
-        "customer_credit": "liability",
-        "bad_debt": "expense",
-        "cash": "asset",
-    }
-    ids = {
-        name: open_account(client, auth, name.replace("_", "-"), kind, "BDT")
-        for name, kind in kinds.items()
-    }
-    settings = {f"{name}_account_id": account for name, account in ids.items()}
-    response = client.put("/v1/invoicing/settings", json=settings, headers=writing(auth))
-    assert response.status_code == 200, response.text
-    for code, vat, sd in (("VAT15-SD20", "15", "20"), ("VAT15", "15", None)):
-        rate: dict[str, Any] = {"valid_from": "2019-07-01", "vat": {"percent": vat}}
-        if sd:
-            rate["sd"] = {"percent": sd}
-        body = {"name": code, "supply": "taxable", "rates": [rate]}
-        response = client.put(f"/v1/tax-codes/{code}", json=body, headers=writing(auth))
-        assert response.status_code == 200, response.text
-    return ids
-
-
-@pytest.fixture
-def other_auth(store: PostgresLedgerStore, issuer: TokenIssuer) -> dict[str, str]:
-    return bearer(issuer, new_tenant(store), Role.ADMIN)
-
-
-@pytest.fixture
-def viewer_auth(issuer: TokenIssuer, tenant: str) -> dict[str, str]:
-    return bearer(issuer, tenant, Role.VIEWER)
+from tests.e2e.helpers import assert_problem, get_json, key, writing
+from tests.e2e.invoice_helpers import BUYER, GOODS, SERVICE, draft_body
 
 
 def balance(client: TestClient, auth: dict[str, str], account: str) -> int:
@@ -89,7 +18,7 @@ def balance(client: TestClient, auth: dict[str, str], account: str) -> int:
 
 
 def test_an_invoice_through_its_life(
-    client: TestClient, auth: dict[str, str], books: dict[str, str]
+    client: TestClient, auth: dict[str, str], invoice_books: dict[str, str]
 ) -> None:
     created = client.post("/v1/invoices", json=draft_body(GOODS), headers=writing(auth))
     assert created.status_code == 201, created.text
@@ -120,7 +49,7 @@ def test_an_invoice_through_its_life(
     assert first["sd"] == {"percent": "20", "per_unit_minor": None}
     assert first["vat"] == {"percent": "15", "per_unit_minor": None}
     assert first["vat_minor"] == 48_600
-    assert balance(client, auth, books["receivable"]) == 373_175
+    assert balance(client, auth, invoice_books["receivable"]) == 373_175
     again = client.post(f"{url}/issue", headers=writing(auth))
     assert_problem(again, 409, "invoice_is_open")
 
@@ -131,21 +60,21 @@ def test_an_invoice_through_its_life(
     replay = client.post(f"{url}/payments", json=pay, headers=writing(auth, payment_key))
     assert replay.headers.get("idempotent-replayed") == "true"
     assert replay.content == paid.content
-    assert balance(client, auth, books["cash"]) == 100_000  # once, not twice
+    assert balance(client, auth, invoice_books["cash"]) == 100_000  # once, not twice
 
     voided = client.post(f"{url}/void", headers=writing(auth))
     assert voided.json()["status"] == "void"
     # Numbered in the financial year of the day it is issued.
     assert re.fullmatch(r"CN/DHK/[0-9]{4}-[0-9]{2}/000001", voided.json()["credit_note_number"])
-    assert balance(client, auth, books["receivable"]) == 0
-    assert balance(client, auth, books["customer_credit"]) == 100_000
+    assert balance(client, auth, invoice_books["receivable"]) == 0
+    assert balance(client, auth, invoice_books["customer_credit"]) == 100_000
     assert_problem(
         client.post(f"{url}/payments", json=pay, headers=writing(auth)), 409, "invoice_is_void"
     )
 
 
 def test_write_off_and_the_list(
-    client: TestClient, auth: dict[str, str], books: dict[str, str]
+    client: TestClient, auth: dict[str, str], invoice_books: dict[str, str]
 ) -> None:
     ids = []
     for _ in range(3):
@@ -156,7 +85,7 @@ def test_write_off_and_the_list(
     client.post(f"/v1/invoices/{ids[0]}/issue", headers=writing(auth))
     written = client.post(f"/v1/invoices/{ids[0]}/write-off", headers=writing(auth))
     assert written.json()["status"] == "uncollectible"
-    assert balance(client, auth, books["bad_debt"]) == 575
+    assert balance(client, auth, invoice_books["bad_debt"]) == 575
     client.post(f"/v1/invoices/{ids[1]}/discard", headers=writing(auth))
     listed = get_json(client, "/v1/invoices", auth)
     assert [row["id"] for row in listed["data"]] == ids
@@ -183,7 +112,7 @@ def test_write_off_and_the_list(
 def test_bad_drafts_are_problems(
     client: TestClient,
     auth: dict[str, str],
-    books: dict[str, str],
+    invoice_books: dict[str, str],
     change: dict[str, Any],
     status: int,
     code: str,
@@ -195,7 +124,7 @@ def test_bad_drafts_are_problems(
 
 
 def test_a_legacy_buyer_bin_is_refused_when_issuing(
-    client: TestClient, auth: dict[str, str], books: dict[str, str]
+    client: TestClient, auth: dict[str, str], invoice_books: dict[str, str]
 ) -> None:
     body = draft_body(SERVICE, customer={**BUYER, "bin": "123456789"})
     created = client.post("/v1/invoices", json=body, headers=writing(auth)).json()
@@ -208,7 +137,10 @@ def test_a_legacy_buyer_bin_is_refused_when_issuing(
 
 
 def test_another_tenant_gets_404(
-    client: TestClient, auth: dict[str, str], books: dict[str, str], other_auth: dict[str, str]
+    client: TestClient,
+    auth: dict[str, str],
+    invoice_books: dict[str, str],
+    other_auth: dict[str, str],
 ) -> None:
     created = client.post("/v1/invoices", json=draft_body(SERVICE), headers=writing(auth)).json()
     url = f"/v1/invoices/{created['id']}"
@@ -221,7 +153,7 @@ def test_another_tenant_gets_404(
 
 
 def test_a_viewer_cannot_write(
-    client: TestClient, viewer_auth: dict[str, str], books: dict[str, str]
+    client: TestClient, viewer_auth: dict[str, str], invoice_books: dict[str, str]
 ) -> None:
     response = client.post("/v1/invoices", json=draft_body(SERVICE), headers=writing(viewer_auth))
     assert_problem(response, 403, "insufficient_role")

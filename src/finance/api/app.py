@@ -17,7 +17,7 @@ from finance import __version__, limits
 from finance.api import problems
 from finance.api.guards import RequestGuard
 from finance.api.ratelimit import RateLimiter
-from finance.api.routers import accounts, health, invoices, journal, proofs
+from finance.api.routers import accounts, health, invoices, journal, proofs, reports
 from finance.api.schemas import Problem
 from finance.bootstrap import Container
 from finance.config import WriteMode
@@ -70,6 +70,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(journal.router)
     app.include_router(proofs.router)
     app.include_router(invoices.router)
+    app.include_router(reports.router)
     app.add_middleware(
         RequestGuard,
         read_only=container.settings.write_mode is WriteMode.READONLY,

@@ -28,6 +28,7 @@ from finance.cli import (
     checkpoints,
     context,
     export,
+    invoices,
     journal,
     signer,
     tenants,
@@ -50,6 +51,7 @@ app = typer.Typer(
 app.add_typer(tokens.app, name="token")
 app.add_typer(tenants.app, name="tenants")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(invoices.app, name="invoices")
 app.add_typer(signer.app, name="signer")
 app.command("post")(journal.post)
 app.command("balance")(journal.balance)
