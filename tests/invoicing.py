@@ -18,9 +18,16 @@ from finance.domain.invoicing.invoice import (
     InvoiceEvent,
     InvoiceLine,
     IssueRules,
+    NoteIssued,
+    NoteKind,
     Party,
 )
-from finance.domain.invoicing.postings import InvoiceAccounts, issue_entry, payment_entry
+from finance.domain.invoicing.postings import (
+    InvoiceAccounts,
+    issue_entry,
+    note_entry,
+    payment_entry,
+)
 from finance.domain.invoicing.tax import Levy, Supply, TaxCode, TaxRate
 from finance.domain.invoicing.tax_ids import Bin
 
@@ -94,4 +101,16 @@ class Book:
                                amount_minor=amount, received_on=TODAY, entry_id=uuid.uuid4(), at=AT)
         )  # fmt: skip
         self.post(payment_entry(before, share, CASH, ACCOUNTS, TODAY))
+        return invoice
+
+    def note(self, kind: NoteKind, *lines: InvoiceLine, reason: str = "correction") -> Invoice:
+        before = self.invoice
+        events = inv.issue_note(
+            before, kind, number=f"{kind.value}-{len(before.notes) + 1}", lines=lines,
+            reason=reason, tax_codes=CODES, entry_id=uuid.uuid4(), at=AT,
+        )  # fmt: skip
+        invoice = self.do(events)
+        issued = events[0]
+        assert isinstance(issued, NoteIssued)
+        self.post(note_entry(before, issued.note, ACCOUNTS))
         return invoice

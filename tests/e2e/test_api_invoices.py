@@ -157,3 +157,63 @@ def test_a_viewer_cannot_write(
 ) -> None:
     response = client.post("/v1/invoices", json=draft_body(SERVICE), headers=writing(viewer_auth))
     assert_problem(response, 403, "insufficient_role")
+
+
+RETURNED = {**GOODS, "quantity": "1", "discount_percent": None, "description": "Returned"}
+
+
+def test_credit_and_debit_notes(
+    client: TestClient, auth: dict[str, str], invoice_books: dict[str, str]
+) -> None:
+    created = client.post("/v1/invoices", json=draft_body(GOODS), headers=writing(auth)).json()
+    url = f"/v1/invoices/{created['id']}"
+    client.post(f"{url}/issue", headers=writing(auth))
+    note = {"reason": "one returned", "lines": [RETURNED]}
+    credited = client.post(f"{url}/credit-notes", json=note, headers=writing(auth))
+    assert credited.status_code == 201, credited.text
+    body = credited.json()
+    assert (body["credited_minor"], body["due_minor"], body["outstanding_minor"]) == (
+        138_000,
+        234_600,
+        234_600,
+    )
+    assert re.fullmatch(r"CN/DHK/[0-9]{4}-[0-9]{2}/[0-9]{6}", body["notes"][0]["number"])
+    assert body["notes"][0]["vat_minor"] == 18_000
+    debited = client.post(
+        f"{url}/debit-notes", json={**note, "reason": "freight"}, headers=writing(auth)
+    )
+    assert debited.json()["due_minor"] == 372_600
+    assert debited.json()["notes"][1]["number"].startswith("DN/DHK/")
+    assert balance(client, auth, invoice_books["receivable"]) == 372_600
+    assert_problem(client.post(f"{url}/void", headers=writing(auth)), 422, "invalid_invoice")
+    too_much = {"reason": "x", "lines": [{**RETURNED, "quantity": "4"}]}
+    assert_problem(
+        client.post(f"{url}/credit-notes", json=too_much, headers=writing(auth)),
+        422,
+        "invalid_invoice",
+    )
+    draft = client.post("/v1/invoices", json=draft_body(SERVICE), headers=writing(auth)).json()
+    assert_problem(
+        client.post(f"/v1/invoices/{draft['id']}/credit-notes", json=note, headers=writing(auth)),
+        409,
+        "invoice_is_draft",
+    )
+
+
+def test_a_replacement_names_a_void_invoice(
+    client: TestClient, auth: dict[str, str], invoice_books: dict[str, str]
+) -> None:
+    first = client.post("/v1/invoices", json=draft_body(SERVICE), headers=writing(auth)).json()
+    client.post(f"/v1/invoices/{first['id']}/issue", headers=writing(auth))
+    replacing = draft_body(SERVICE, replaces=first["id"])
+    assert_problem(
+        client.post("/v1/invoices", json=replacing, headers=writing(auth)), 422, "invalid_invoice"
+    )
+    client.post(f"/v1/invoices/{first['id']}/void", headers=writing(auth))
+    created = client.post("/v1/invoices", json=replacing, headers=writing(auth))
+    assert created.status_code == 201, created.text
+    assert created.json()["replaces"] == first["id"]
+    unknown = draft_body(SERVICE, replaces="00000000-0000-7000-8000-000000000000")
+    assert_problem(
+        client.post("/v1/invoices", json=unknown, headers=writing(auth)), 404, "invoice_not_found"
+    )

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from finance.domain.errors import LedgerRejection
 from finance.domain.invoicing import invoice as inv
-from finance.domain.invoicing.invoice import Invoice, InvoiceEvent, InvoiceLine, InvoiceStatus
+from finance.domain.invoicing.invoice import (
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceStatus,
+    NoteKind,
+)
 from finance.domain.invoicing.postings import (
     issue_entry,
     payment_entry,
@@ -34,6 +40,8 @@ commands = st.lists(
         st.tuples(st.just("pay"), st.integers(1, 10**9)),
         st.tuples(st.just("void"), st.just(0)),
         st.tuples(st.just("write_off"), st.just(0)),
+        st.tuples(st.just("credit"), st.integers(1, 10**6)),
+        st.tuples(st.just("debit"), st.integers(1, 10**6)),
     ),
     max_size=8,
 )
@@ -70,9 +78,12 @@ def test_every_step_keeps_the_books_straight(
                 settlement = void_settlement_entry(before, ACCOUNTS, TODAY)
                 if settlement is not None:
                     book.post(settlement)
-            else:
+            elif name == "write_off":
                 book.do(inv.write_off(before, entry_id=uuid.uuid4(), at=AT))
                 book.post(write_off_entry(before, ACCOUNTS, TODAY))
+            else:
+                kind = NoteKind.CREDIT if name == "credit" else NoteKind.DEBIT
+                book.note(kind, InvoiceLine("note", "pcs", Decimal(1), amount, "VAT15"))
         except LedgerRejection:
             assert book.invoice == before  # a refused command changes nothing
             continue
@@ -101,11 +112,16 @@ def check(book: Book) -> None:
         assert -book.balances[ACCOUNTS.customer_credit] == invoice.paid_minor
     else:
         assert book.balances[ACCOUNTS.receivable] == invoice.outstanding_minor
-        assert -book.balances[ACCOUNTS.customer_credit] == invoice.credit_minor
+        assert (
+            -book.balances[ACCOUNTS.customer_credit] == invoice.credit_minor + invoice.refund_minor
+        )
+        # Revenue and taxes are the invoice's figures, less credit notes, plus debit notes.
+        taxes = ACCOUNTS.revenue, ACCOUNTS.vat_payable, ACCOUNTS.sd_payable
+        assert -sum(book.balances[a] for a in taxes) == invoice.due_minor
         net_bad_debt = invoice.written_off_minor - invoice.recovered_minor
         assert book.balances[ACCOUNTS.bad_debt] == net_bad_debt
     assert book.balances[CASH] == invoice.paid_minor
     assert invoice.outstanding_minor >= 0
     if invoice.status is InvoiceStatus.PAID:
         assert invoice.outstanding_minor == 0
-        assert invoice.paid_minor >= invoice.total_minor
+        assert invoice.paid_minor + invoice.refund_minor >= invoice.due_minor

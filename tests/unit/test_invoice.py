@@ -18,6 +18,7 @@ from finance.domain.invoicing.invoice import (
     InvoiceLine,
     InvoiceStatus,
     IssueRules,
+    NoteKind,
     Party,
     PaymentStatus,
 )
@@ -248,3 +249,64 @@ def test_a_payment_id_is_recorded_once() -> None:
     with pytest.raises(LedgerRejection) as refused:
         book.pay(1_000, "pay-1")
     assert refused.value.code is RejectCode.INVALID_PAYMENT
+
+
+ONE_GOODS = InvoiceLine("Goods returned", "pcs", Decimal(1), 100_000, "VAT15-SD20")  # 138,000
+
+
+def test_a_credit_note_on_an_open_invoice_reduces_what_is_owed() -> None:
+    book = Book()
+    book.issued(GOODS)  # 372,600
+    invoice = book.note(NoteKind.CREDIT, ONE_GOODS)
+    assert (invoice.credited_minor, invoice.due_minor, invoice.outstanding_minor) == (
+        138_000,
+        234_600,
+        234_600,
+    )
+    assert book.balances[ACCOUNTS.receivable] == 234_600
+    assert book.balances[ACCOUNTS.vat_payable] == -48_600 + 18_000
+    assert book.balances[ACCOUNTS.sd_payable] == -54_000 + 20_000
+    paid = book.pay(234_600)
+    assert (paid.status, paid.payment_status) == (InvoiceStatus.PAID, PaymentStatus.PAID)
+
+
+def test_a_credit_note_on_a_paid_invoice_becomes_customer_credit() -> None:
+    book = Book()
+    book.issued(GOODS)
+    book.pay(372_600)
+    invoice = book.note(NoteKind.CREDIT, ONE_GOODS)
+    assert (invoice.refund_minor, invoice.payment_status) == (138_000, PaymentStatus.OVERPAID)
+    assert book.balances[ACCOUNTS.customer_credit] == -138_000
+    assert book.balances[ACCOUNTS.receivable] == 0
+
+
+def test_crediting_everything_settles_and_more_is_refused() -> None:
+    book = Book()
+    book.issued(SERVICE)  # 575
+    credit_all = InvoiceLine("All", "hour", Decimal("1.5"), 333, "VAT15")
+    invoice = book.note(NoteKind.CREDIT, credit_all)
+    assert (invoice.status, invoice.due_minor) == (InvoiceStatus.PAID, 0)
+    with pytest.raises(LedgerRejection) as refused:
+        book.note(NoteKind.CREDIT, InvoiceLine("More", "hour", Decimal(1), 1, "VAT15"))
+    assert refused.value.code is RejectCode.INVALID_INVOICE
+
+
+def test_a_debit_note_adds_to_an_open_invoice_only() -> None:
+    book = Book()
+    book.issued(SERVICE)
+    invoice = book.note(NoteKind.DEBIT, ONE_GOODS)
+    assert (invoice.debited_minor, invoice.outstanding_minor) == (138_000, 138_575)
+    assert book.balances[ACCOUNTS.receivable] == 138_575
+    book.pay(138_575)
+    with pytest.raises(LedgerRejection) as refused:
+        book.note(NoteKind.DEBIT, ONE_GOODS)
+    assert refused.value.code is RejectCode.INVOICE_IS_PAID
+
+
+def test_an_invoice_with_notes_is_corrected_by_notes_not_voided() -> None:
+    book = Book()
+    book.issued(GOODS)
+    book.note(NoteKind.CREDIT, ONE_GOODS)
+    with pytest.raises(LedgerRejection) as refused:
+        void_it(book.invoice)
+    assert refused.value.code is RejectCode.INVALID_INVOICE

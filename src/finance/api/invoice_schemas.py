@@ -22,6 +22,8 @@ from finance.domain.invoicing.invoice import (
     InvoiceLine,
     InvoiceStatus,
     IssueRules,
+    Note,
+    NoteKind,
     Party,
     PaymentStatus,
 )
@@ -89,6 +91,7 @@ class InvoiceDraftIn(_In):
     payment_terms: Text | None = None
     destination: Text | None = None
     prices_include_tax: StrictBool = False
+    replaces: UUID | None = Field(default=None, description="A void invoice this one replaces")
     lines: Annotated[list[InvoiceLineIn], Field(max_length=LINES_PER_INVOICE_MAX)] = Field(
         default_factory=list
     )
@@ -104,7 +107,16 @@ class InvoiceDraftIn(_In):
             payment_terms=self.payment_terms,
             destination=self.destination,
             prices_include_tax=self.prices_include_tax,
+            replaces=self.replaces,
         )
+
+    def to_lines(self) -> list[InvoiceLine]:
+        return [line.to_line() for line in self.lines]
+
+
+class NoteIn(_In):
+    reason: Text
+    lines: Annotated[list[InvoiceLineIn], Field(min_length=1, max_length=LINES_PER_INVOICE_MAX)]
 
     def to_lines(self) -> list[InvoiceLine]:
         return [line.to_line() for line in self.lines]
@@ -197,6 +209,39 @@ class InvoiceLineOut(BaseModel):
         )
 
 
+class NoteOut(BaseModel):
+    kind: NoteKind
+    number: str
+    reason: str
+    issued_at: datetime
+    lines: list[InvoiceLineOut]
+    value_minor: int
+    sd_minor: int
+    vat_minor: int
+    total_minor: int
+    to_receivable_minor: int
+    refund_minor: int
+    entry_id: UUID
+
+    @classmethod
+    def of(cls, note: Note) -> NoteOut:
+        f = note.figures
+        return cls(
+            kind=note.kind,
+            number=note.number,
+            reason=note.reason,
+            issued_at=note.at,
+            lines=[InvoiceLineOut.of(ln, lf) for ln, lf in zip(note.lines, f.lines, strict=True)],
+            value_minor=f.value_minor,
+            sd_minor=f.sd_minor,
+            vat_minor=f.vat_minor,
+            total_minor=f.total_minor,
+            to_receivable_minor=note.to_receivable_minor,
+            refund_minor=note.refund_minor,
+            entry_id=note.entry_id,
+        )
+
+
 class InvoiceOut(BaseModel):
     id: UUID
     version: int
@@ -225,6 +270,12 @@ class InvoiceOut(BaseModel):
     issued_at: datetime | None
     credit_note_number: str | None
     voided_at: datetime | None
+    replaces: UUID | None
+    credited_minor: int
+    debited_minor: int
+    due_minor: int
+    refund_minor: int
+    notes: list[NoteOut]
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceOut:
@@ -263,6 +314,12 @@ class InvoiceOut(BaseModel):
             issued_at=invoice.issued_at,
             credit_note_number=invoice.credit_note_number,
             voided_at=invoice.voided_at,
+            replaces=header.replaces,
+            credited_minor=invoice.credited_minor,
+            debited_minor=invoice.debited_minor,
+            due_minor=invoice.due_minor,
+            refund_minor=invoice.refund_minor,
+            notes=[NoteOut.of(note) for note in invoice.notes],
         )
 
 

@@ -51,7 +51,7 @@ class AgingOut(BaseModel):
 
 
 class VatLineOut(BaseModel):
-    kind: str  # "output" or "credit_note"
+    kind: str  # "output", "credit_note" or "debit_note"
     currency: str
     supply: Supply
     vat_rate: str
@@ -87,6 +87,7 @@ class VatReturnOut(BaseModel):
     end: date
     invoices_issued: int
     credit_notes_issued: int
+    debit_notes_issued: int
     data: list[VatLineOut]
     net: list[VatNetOut]
 
@@ -94,7 +95,11 @@ class VatReturnOut(BaseModel):
     def of(cls, report: VatReturn) -> VatReturnOut:
         lines = [
             VatLineOut.of(kind, key, totals)
-            for kind, part in (("output", report.output), ("credit_note", report.credit_notes))
+            for kind, part in (
+                ("output", report.output),
+                ("credit_note", report.credit_notes),
+                ("debit_note", report.debit_notes),
+            )
             for key, totals in sorted(part.items(), key=lambda item: _order(item[0]))
         ]
         currencies = sorted({line.currency for line in lines})
@@ -108,6 +113,7 @@ class VatReturnOut(BaseModel):
             end=report.end,
             invoices_issued=report.invoices_issued,
             credit_notes_issued=report.credit_notes_issued,
+            debit_notes_issued=report.debit_notes_issued,
             data=lines,
             net=net,
         )

@@ -13,12 +13,21 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from uuid import UUID
 
-from finance.domain.errors import LedgerRejection, RejectCode
+from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.invoicing import invoice as inv
 from finance.domain.invoicing.fiscal import Series, fiscal_year_of, invoice_number
-from finance.domain.invoicing.invoice import Header, Invoice, InvoiceEvent, InvoiceLine
+from finance.domain.invoicing.invoice import (
+    Header,
+    Invoice,
+    InvoiceEvent,
+    InvoiceLine,
+    InvoiceStatus,
+    NoteIssued,
+    NoteKind,
+)
 from finance.domain.invoicing.postings import (
     issue_entry,
+    note_entry,
     payment_entry,
     void_settlement_entry,
     write_off_entry,
@@ -68,6 +77,7 @@ def create_draft(
 ) -> Invoice:
     if tx.invoices.events(invoice_id):
         raise LedgerRejection(RejectCode.INVALID_INVOICE, f"invoice {invoice_id} exists")
+    _check_replaced(tx, header)
     codes = tx.invoices.tax_codes()
     events: list[InvoiceEvent] = inv.draft(header, now)
     invoice = inv.replay(invoice_id, events)
@@ -89,6 +99,7 @@ def update_draft(
 ) -> Invoice:
     """Replace a draft's header and lines."""
     before = invoice = load(tx, invoice_id, expected_version)
+    _check_replaced(tx, header)
     codes = tx.invoices.tax_codes()
     events: list[InvoiceEvent] = []
 
@@ -206,6 +217,44 @@ def void(
     return _commit(tx, invoice, invoice_id, events, now)
 
 
+def issue_note(
+    tx: LedgerTransaction,
+    invoice_id: UUID,
+    kind: NoteKind,
+    lines: Sequence[InvoiceLine],
+    reason: str,
+    now: datetime,
+    *,
+    expected_version: int | None = None,
+    new_id: NewId = new_entry_id,
+) -> Invoice:
+    """A credit or debit note: numbered in its own series, posted, appended."""
+    invoice = load(tx, invoice_id, expected_version)
+    settings = _settings(tx)
+    codes = tx.invoices.tax_codes()
+    entry_id = new_id()
+
+    def decide(number: str) -> list[InvoiceEvent]:
+        return inv.issue_note(
+            invoice, kind, number=number, lines=tuple(lines), reason=reason, tax_codes=codes,
+            entry_id=entry_id, at=now,
+        )  # fmt: skip
+
+    decide("-")  # a refused note must not take a number
+    series = Series.CREDIT_NOTE if kind is NoteKind.CREDIT else Series.DEBIT_NOTE
+    year = fiscal_year_of(now.date(), settings.fiscal_year_start)
+    location = invoice.header.location
+    counter = tx.invoices.next_number(series, location, year.label)
+    events = decide(invoice_number(location, year, counter, series))
+    issued = events[0]
+    if not isinstance(issued, NoteIssued):
+        raise InvariantViolation(f"a note of invoice {invoice_id} decided {issued!r}")
+    entry = note_entry(invoice, issued.note, settings.accounts)
+    if entry is not None:
+        ledger.post_entry(tx, entry, entry_id, now)
+    return _commit(tx, invoice, invoice_id, events, now)
+
+
 def write_off(
     tx: LedgerTransaction,
     invoice_id: UUID,
@@ -272,6 +321,19 @@ def _commit(
     tx.invoices.append(invoice_id, 0 if before is None else before.version, events, now)
     tx.invoices.project(invoice, now)
     return invoice
+
+
+def _check_replaced(tx: LedgerTransaction, header: Header) -> None:
+    """A replacement names a void invoice of the same tenant."""
+    if header.replaces is None:
+        return
+    replaced = load(tx, header.replaces, None)
+    if replaced.status is not InvoiceStatus.VOID:
+        raise LedgerRejection(
+            RejectCode.INVALID_INVOICE,
+            f"invoice {replaced.id} is {replaced.status.value}: only a void invoice can be"
+            " replaced",
+        )
 
 
 def _settings(tx: LedgerTransaction) -> InvoiceSettings:

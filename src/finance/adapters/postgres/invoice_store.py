@@ -40,6 +40,7 @@ _EVENT_TYPES: Final[dict[str, type[Any]]] = {
         inv.PaymentRecorded,
         inv.InvoiceVoided,
         inv.InvoiceWrittenOff,
+        inv.NoteIssued,
     )
 }
 _ADAPTERS: Final = {name: TypeAdapter(cls) for name, cls in _EVENT_TYPES.items()}
@@ -237,8 +238,10 @@ class PostgresInvoiceRepository:
         rows = self._rows(
             "SELECT state FROM invoices WHERE tenant_id = %s AND (issue_date BETWEEN %s AND %s"
             " OR (status = 'void' AND ((state->>'voided_at')::timestamptz AT TIME ZONE 'UTC')::date"
-            " BETWEEN %s AND %s)) ORDER BY id",
-            (self.tenant_id, start, end, start, end),
+            " BETWEEN %s AND %s) OR EXISTS (SELECT 1 FROM jsonb_array_elements(state->'notes') n"
+            " WHERE ((n->>'at')::timestamptz AT TIME ZONE 'UTC')::date BETWEEN %s AND %s))"
+            " ORDER BY id",
+            (self.tenant_id, start, end, start, end, start, end),
         )
         return [_INVOICE.validate_python(row["state"]) for row in rows]
 

@@ -29,6 +29,7 @@ from finance.api.invoice_schemas import (
     InvoiceOut,
     InvoicePage,
     InvoiceSettingsIn,
+    NoteIn,
     PaymentIn,
     TaxCodeIn,
     TaxCodeList,
@@ -38,7 +39,7 @@ from finance.api.invoice_schemas import (
 from finance.api.pagination import Cursor, Limit, decode_uuid_cursor, page_of
 from finance.api.schemas import render
 from finance.domain.errors import LedgerRejection, RejectCode
-from finance.domain.invoicing.invoice import Invoice, InvoiceStatus
+from finance.domain.invoicing.invoice import Invoice, InvoiceStatus, NoteKind
 from finance.services import invoicing
 from finance.services.ids import new_entry_id
 from finance.services.ports import InvoiceFilter, LedgerTransaction
@@ -305,3 +306,53 @@ def record_payment(
 
     payload = body.model_dump(mode="json")
     return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+
+
+def _note(
+    request: Request,
+    app: ContainerDep,
+    caller: Accountant,
+    invoice_id: UUID,
+    body: NoteIn,
+    kind: NoteKind,
+    idempotency_key: str | None,
+    if_match: str | None,
+) -> Response:
+    version, lines = expected_version(if_match), body.to_lines()
+
+    def operation(tx: LedgerTransaction) -> tuple[int, bytes]:
+        noted = invoicing.issue_note(
+            tx, invoice_id, kind, lines, body.reason, app.clock.now(), expected_version=version
+        )
+        return _invoice_response(201, noted)
+
+    payload = {"body": body.model_dump(mode="json"), "if_match": version}
+    return idempotent_write(request, app, caller, idempotency_key, payload, operation)
+
+
+@router.post("/v1/invoices/{invoice_id}/credit-notes", status_code=201, response_model=InvoiceOut)
+def credit_note(
+    request: Request,
+    invoice_id: UUID,
+    body: NoteIn,
+    app: ContainerDep,
+    caller: Accountant,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """Take part of an issued invoice back (Mushak-6.7)."""
+    return _note(request, app, caller, invoice_id, body, NoteKind.CREDIT, idempotency_key, if_match)
+
+
+@router.post("/v1/invoices/{invoice_id}/debit-notes", status_code=201, response_model=InvoiceOut)
+def debit_note(
+    request: Request,
+    invoice_id: UUID,
+    body: NoteIn,
+    app: ContainerDep,
+    caller: Accountant,
+    idempotency_key: IdempotencyKey = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """Add to an open invoice (Mushak-6.8)."""
+    return _note(request, app, caller, invoice_id, body, NoteKind.DEBIT, idempotency_key, if_match)

@@ -90,6 +90,7 @@ class Header:
     payment_terms: str | None = None
     destination: str | None = None  # destination of supply, on the Mushak-6.3 form
     prices_include_tax: bool = False
+    replaces: UUID | None = None  # a void invoice this one replaces
 
     def __post_init__(self) -> None:
         check_location(self.location)
@@ -179,6 +180,38 @@ class InvoiceVoided:
     at: datetime
 
 
+class NoteKind(enum.StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A credit note (takes part of an issued invoice back) or a debit note (adds to it), with
+    its own lines and figures under the rates of the invoice's issue date. A credit note first
+    reduces what is still owed; what it takes back beyond that was paid, and becomes the
+    customer's credit (`refund_minor`)."""
+
+    kind: NoteKind
+    number: str
+    reason: str
+    lines: tuple[InvoiceLine, ...]
+    figures: InvoiceFigures
+    to_receivable_minor: int
+    refund_minor: int
+    entry_id: UUID
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NoteIssued:
+    note: Note
+
+    @property
+    def at(self) -> datetime:
+        return self.note.at
+
+
 @dataclass(frozen=True)
 class InvoiceWrittenOff:
     amount_minor: int
@@ -196,6 +229,7 @@ InvoiceEvent = (
     | PaymentRecorded
     | InvoiceVoided
     | InvoiceWrittenOff
+    | NoteIssued
 )
 
 
@@ -231,10 +265,32 @@ class Invoice:
     # A void's credit note, for the full amount.
     credit_note_number: str | None = None
     voided_at: datetime | None = None
+    notes: tuple[Note, ...] = ()
 
     @property
     def total_minor(self) -> int:
         return 0 if self.figures is None else self.figures.total_minor
+
+    def _notes_total(self, kind: NoteKind) -> int:
+        return sum(n.figures.total_minor for n in self.notes if n.kind is kind)
+
+    @property
+    def credited_minor(self) -> int:
+        return self._notes_total(NoteKind.CREDIT)
+
+    @property
+    def debited_minor(self) -> int:
+        return self._notes_total(NoteKind.DEBIT)
+
+    @property
+    def due_minor(self) -> int:
+        """What the invoice asks for after its credit and debit notes."""
+        return self.total_minor + self.debited_minor - self.credited_minor
+
+    @property
+    def refund_minor(self) -> int:
+        """What credit notes took back beyond what was owed: the customer's credit."""
+        return sum(n.refund_minor for n in self.notes)
 
     @property
     def paid_minor(self) -> int:
@@ -243,15 +299,24 @@ class Invoice:
     @property
     def outstanding_minor(self) -> int:
         """The receivable still on the books for this invoice."""
-        return self.total_minor - self.settled_minor - self.written_off_minor
+        on_notes = sum(
+            n.to_receivable_minor if n.kind is NoteKind.DEBIT else -n.to_receivable_minor
+            for n in self.notes
+        )
+        return self.total_minor + on_notes - self.settled_minor - self.written_off_minor
+
+    @property
+    def settled(self) -> bool:
+        """Nothing owed and nothing written off that was not recovered."""
+        return self.outstanding_minor == 0 and self.recovered_minor == self.written_off_minor
 
     @property
     def payment_status(self) -> PaymentStatus:
         if self.paid_minor == 0:
             return PaymentStatus.UNPAID
-        if self.paid_minor < self.total_minor:
+        if self.paid_minor < self.due_minor:
             return PaymentStatus.PARTIALLY_PAID
-        if self.paid_minor == self.total_minor:
+        if self.paid_minor == self.due_minor:
             return PaymentStatus.PAID
         return PaymentStatus.OVERPAID
 
@@ -309,10 +374,14 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 credit_minor=invoice.credit_minor + share.credit_minor,
                 payment_ids=invoice.payment_ids | {payment_id},
             )
-            settled = paid.outstanding_minor == 0 and paid.recovered_minor == paid.written_off_minor
-            if settled and paid.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+            if paid.settled and paid.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
                 return replace(paid, status=InvoiceStatus.PAID)
             return paid
+        case NoteIssued(note=note):
+            noted = replace(invoice, version=next_version, notes=(*invoice.notes, note))
+            if noted.settled and noted.status is InvoiceStatus.OPEN:
+                return replace(noted, status=InvoiceStatus.PAID)  # credited in full
+            return noted
         case InvoiceVoided(credit_note_number=note, at=at):
             return replace(
                 invoice,
@@ -475,7 +544,58 @@ def void(
     """Cancel an issued invoice: its receivable entry is reversed and a credit note for the
     full amount issued. Payments already received stay, as customer credit."""
     _require(invoice, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+    if invoice.notes:
+        raise _invalid(
+            f"invoice {invoice.id} has credit or debit notes: correct it with another note"
+            " instead of voiding it"
+        )
     return [InvoiceVoided(credit_note_number, entry_id, at)]
+
+
+def issue_note(
+    invoice: Invoice,
+    kind: NoteKind,
+    *,
+    number: str,
+    lines: tuple[InvoiceLine, ...],
+    reason: str,
+    tax_codes: dict[str, TaxCode],
+    entry_id: UUID,
+    at: datetime,
+) -> list[InvoiceEvent]:
+    """A credit note on an open or paid invoice, or a debit note on an open one. Its lines are
+    taxed at the rates of the invoice's issue date, like the invoice."""
+    if kind is NoteKind.CREDIT:
+        _require(invoice, InvoiceStatus.OPEN, InvoiceStatus.PAID)
+    else:
+        _require(invoice, InvoiceStatus.OPEN)
+    _required_text(reason, "reason")
+    if not 1 <= len(lines) <= LINES_PER_INVOICE_MAX:
+        raise _invalid(f"a note has 1 to {LINES_PER_INVOICE_MAX} lines")
+    if invoice.issue_date is None:
+        raise InvariantViolation(f"issued invoice {invoice.id} has no issue date")
+    include = invoice.header.prices_include_tax
+    figures = invoice_figures(
+        [
+            line_figures(
+                line.as_input(),
+                find_tax_code(tax_codes, line.tax_code),
+                invoice.issue_date,
+                prices_include_tax=include,
+            )
+            for line in lines
+        ]
+    )
+    amount = figures.total_minor
+    if kind is NoteKind.CREDIT and amount > invoice.due_minor:
+        raise _invalid(
+            f"a credit note of {amount} minor units is more than the {invoice.due_minor}"
+            " the invoice still asks for"
+        )
+    to_receivable = min(amount, invoice.outstanding_minor) if kind is NoteKind.CREDIT else amount
+    refund = amount - to_receivable if kind is NoteKind.CREDIT else 0
+    note = Note(kind, number, reason, lines, figures, to_receivable, refund, entry_id, at)
+    return [NoteIssued(note)]
 
 
 def write_off(invoice: Invoice, *, entry_id: UUID, at: datetime) -> list[InvoiceEvent]:

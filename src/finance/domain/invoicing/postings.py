@@ -6,7 +6,10 @@
 - written off: debit bad debt, credit receivable (the outstanding amount);
 - voided: the issue entry's reversal (`reversal_of`), then a settlement entry: debit receivable
   (settled + written off); credit customer credit (settled + recovered), bad debt (written off
-  - recovered).
+  - recovered);
+- credit note: debit revenue, VAT payable, SD payable (its figures); credit receivable (what it
+  takes off the amount owed), customer credit (the rest, already paid);
+- debit note: debit receivable (its total); credit revenue, VAT payable, SD payable.
 
 Lines of zero are left out (an exempt invoice has no VAT line). Entry types name the event, and
 `source`/`source_id` tie each entry to its invoice.
@@ -22,7 +25,7 @@ from uuid import UUID
 from finance.domain.accounts import Side
 from finance.domain.entries import EntryDraft, Line
 from finance.domain.errors import InvariantViolation
-from finance.domain.invoicing.invoice import Invoice, PaymentAllocation
+from finance.domain.invoicing.invoice import Invoice, Note, NoteKind, PaymentAllocation
 
 SOURCE = "invoice"
 
@@ -122,3 +125,26 @@ def void_settlement_entry(
         ],
     )
     return _entry(invoice, "VOID_SETTLEMENT", day, lines) if lines else None
+
+
+def note_entry(invoice: Invoice, note: Note, accounts: InvoiceAccounts) -> EntryDraft | None:
+    """None for a note of nothing."""
+    f = note.figures
+    if f.total_minor == 0:
+        return None
+    taxes = [
+        (accounts.revenue, f.value_minor),
+        (accounts.vat_payable, f.vat_minor),
+        (accounts.sd_payable, f.sd_minor),
+    ]
+    if note.kind is NoteKind.CREDIT:
+        sides = [(account, Side.DEBIT, amount) for account, amount in taxes] + [
+            (accounts.receivable, Side.CREDIT, note.to_receivable_minor),
+            (accounts.customer_credit, Side.CREDIT, note.refund_minor),
+        ]
+    else:
+        sides = [(accounts.receivable, Side.DEBIT, f.total_minor)] + [
+            (account, Side.CREDIT, amount) for account, amount in taxes
+        ]
+    kind = "CREDIT_NOTE" if note.kind is NoteKind.CREDIT else "DEBIT_NOTE"
+    return _entry(invoice, kind, note.at.date(), _lines(invoice.header.currency, sides))

@@ -6,8 +6,8 @@ is outstanding now; the report's date only decides the buckets.
 
 VAT return (what a Mushak-9.1 return needs): for a period, the output taxes of the invoices
 issued in it, summed per kind of supply and rate (value, SD, VAT), and the adjustments of the
-credit notes issued in it (a void's credit note takes back its invoice's figures). Debit notes
-would add to the adjustments the same way.
+credit and debit notes issued in it (a void's credit note takes back its invoice's figures; a
+credit note takes back its own figures, a debit note adds its own).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from finance.domain.errors import LedgerRejection, RejectCode
-from finance.domain.invoicing.invoice import Invoice, InvoiceStatus
+from finance.domain.invoicing.figures import InvoiceFigures
+from finance.domain.invoicing.invoice import Invoice, InvoiceStatus, NoteKind
 from finance.domain.invoicing.tax import Levy, Supply
 
 BUCKETS = ("current", "1_30", "31_60", "61_90", "over_90")
@@ -93,13 +94,15 @@ class VatReturn:
     end: date
     output: dict[RateKey, RateTotals]
     credit_notes: dict[RateKey, RateTotals]
+    debit_notes: dict[RateKey, RateTotals]
     invoices_issued: int
     credit_notes_issued: int
+    debit_notes_issued: int
 
     def net(self, currency: str) -> tuple[int, int]:
         """SD and VAT payable for the period in `currency`, after the adjustments."""
         sd = vat = 0
-        for part in (self.output, self.credit_notes):
+        for part in (self.output, self.credit_notes, self.debit_notes):
             for key, totals in part.items():
                 if key.currency == currency:
                     sd += totals.sd_minor
@@ -116,24 +119,40 @@ def levy_label(levy: Levy | None) -> str:
 def vat_return(invoices: Sequence[Invoice], start: date, end: date) -> VatReturn:
     check_period(start, end)
     output: dict[RateKey, RateTotals] = defaultdict(RateTotals)
-    notes: dict[RateKey, RateTotals] = defaultdict(RateTotals)
-    issued = credited = 0
+    credits: dict[RateKey, RateTotals] = defaultdict(RateTotals)
+    debits: dict[RateKey, RateTotals] = defaultdict(RateTotals)
+    counts = {"issued": 0, "credit": 0, "debit": 0}
+
+    def within(day: date) -> bool:
+        return start <= day <= end
+
     for invoice in invoices:
         if invoice.figures is None or invoice.issue_date is None:
             continue
-        if start <= invoice.issue_date <= end:
-            issued += 1
-            _add_lines(output, invoice, 1)
-        voided_on = None if invoice.voided_at is None else invoice.voided_at.date()
-        if voided_on is not None and start <= voided_on <= end:
-            credited += 1
-            _add_lines(notes, invoice, -1)
-    return VatReturn(start, end, dict(output), dict(notes), issued, credited)
+        currency = invoice.header.currency
+        if within(invoice.issue_date):
+            counts["issued"] += 1
+            _add_lines(output, currency, invoice.figures, 1)
+        if invoice.voided_at is not None and within(invoice.voided_at.date()):
+            counts["credit"] += 1
+            _add_lines(credits, currency, invoice.figures, -1)
+        for note in invoice.notes:
+            if within(note.at.date()):
+                credit = note.kind is NoteKind.CREDIT
+                counts["credit" if credit else "debit"] += 1
+                _add_lines(
+                    credits if credit else debits, currency, note.figures, -1 if credit else 1
+                )
+    return VatReturn(
+        start, end, dict(output), dict(credits), dict(debits),
+        counts["issued"], counts["credit"], counts["debit"],
+    )  # fmt: skip
 
 
-def _add_lines(into: dict[RateKey, RateTotals], invoice: Invoice, sign: int) -> None:
-    currency = invoice.header.currency
-    for line in invoice.figures.lines if invoice.figures is not None else ():
+def _add_lines(
+    into: dict[RateKey, RateTotals], currency: str, figures: InvoiceFigures, sign: int
+) -> None:
+    for line in figures.lines:
         vat, sd = levy_label(line.rate.vat), levy_label(line.rate.sd)
         into[RateKey(currency, line.supply, vat, sd)].add(
             line.value_minor, line.sd_minor, line.vat_minor, sign
