@@ -67,6 +67,12 @@ class Books:
 
 @pytest.fixture
 def books(store: PostgresLedgerStore, tenant: str) -> Books:
+    return make_books(store, tenant)
+
+
+def make_books(store: PostgresLedgerStore, tenant: str) -> Books:
+    """The tenant's invoice accounts (BDT), settings and tax codes."""
+
     def account(code: str, kind: AccountType) -> UUID:
         return open_account(store, tenant, code, kind, currency="BDT")
 
