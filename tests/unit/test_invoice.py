@@ -310,3 +310,12 @@ def test_an_invoice_with_notes_is_corrected_by_notes_not_voided() -> None:
     with pytest.raises(LedgerRejection) as refused:
         void_it(book.invoice)
     assert refused.value.code is RejectCode.INVALID_INVOICE
+
+
+def test_an_invoice_cannot_be_issued_with_a_future_date() -> None:
+    book = Book(Header(BUYER, SELLER, "DHK", "BDT", issue_date=date(2025, 9, 2)))
+    book.do(inv.add_line(book.invoice, SERVICE, CODES, AT))
+    with pytest.raises(LedgerRejection) as refused:
+        issue_it(book.invoice)  # today is 2025-09-01
+    assert refused.value.code is RejectCode.INVALID_INVOICE
+    assert "future" in refused.value.detail

@@ -484,6 +484,8 @@ def issue(
         raise _invalid("an invoice needs at least one line to be issued")
     header = invoice.header
     issue_date = header.issue_date or today
+    if issue_date > today:
+        raise _invalid(f"an invoice cannot be issued with a future date ({issue_date.isoformat()})")
     due_date = header.due_date or date.fromordinal(
         issue_date.toordinal() + rules.payment_days_default
     )
