@@ -1,5 +1,5 @@
 """The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check, signer,
-checkpoint(s), export(s), verify, verify-receipt, bench.
+checkpoint(s), export(s), verify, verify-receipt, bench, torture.
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
 configuration), never a traceback.
@@ -31,6 +31,7 @@ from finance.cli import (
     signer,
     tenants,
     tokens,
+    torture,
     verify,
 )
 from finance.cli.output import CliError, console, emit_json, errors, table
@@ -59,6 +60,7 @@ app.add_typer(checkpoints.app, name="checkpoints")
 app.command("export")(export.export)
 app.add_typer(export.app, name="exports")
 app.add_typer(bench.app, name="bench")
+app.command("torture")(torture.torture)
 
 
 @app.command()
