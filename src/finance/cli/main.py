@@ -158,23 +158,32 @@ def check(
         raise CliError(f"integrity check failed: {first.tenant_id}: {first.check}: {first.problem}")
 
 
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     # The pool reports each failed connection attempt; the command reports the outcome once.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     log_to_stderr()
     try:
-        app(standalone_mode=False)
+        outcome = app(standalone_mode=False)
     except SystemExit:
         raise
     except KeyboardInterrupt:
         errors.print("error: interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         message, code = describe_failure(exc)
         if message:
             errors.print(f"error: {message}", highlight=False, soft_wrap=True)
         sys.exit(code)
+
+    # typer turns Ctrl-C inside a command into Exit(130) and, outside standalone mode, returns
+    # that code instead of raising it: without this an interrupted command would exit 0.
+    if outcome == INTERRUPTED:
+        errors.print("error: interrupted")
+        sys.exit(INTERRUPTED)
 
 
 def log_to_stderr() -> None:

@@ -70,6 +70,9 @@ class OwnPostgres:
                 user=self._system_user,
                 capture_output=True,
                 timeout=PG_CTL_TIMEOUT_S + 10,
+                # A session of its own: a Ctrl-C at the terminal reaches this process, which
+                # stops the server itself, not the server (which would stop in mid-fault).
+                start_new_session=True,
                 check=True,
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:

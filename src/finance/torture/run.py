@@ -140,15 +140,20 @@ def _drive(
     for thread in threads:
         thread.start()
     progress(f"{len(clients)} clients posting for {config.seconds:.0f} s")
-    # A fault the system does not recover from sets stop_new early.
-    events.stop_new.wait(config.seconds)
-    events.stop_new.set()
-    grace_end = time.monotonic() + GRACE_S
-    for thread in threads:
-        thread.join(timeout=max(0.0, grace_end - time.monotonic()))
-    events.stop_all.set()
-    for thread in threads:
-        thread.join(timeout=JOIN_TIMEOUT_S)
+    try:
+        # A fault the system does not recover from sets stop_new early.
+        events.stop_new.wait(config.seconds)
+        events.stop_new.set()
+        grace_end = time.monotonic() + GRACE_S
+        for thread in threads:
+            thread.join(timeout=max(0.0, grace_end - time.monotonic()))
+    finally:
+        # Also on Ctrl-C or an error: the fault thread may be restarting PostgreSQL or the
+        # service, and must be done before the caller stops them for good.
+        events.stop_new.set()
+        events.stop_all.set()
+        for thread in threads:
+            thread.join(timeout=JOIN_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
