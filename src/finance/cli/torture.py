@@ -49,7 +49,7 @@ def torture(
     accounts: Annotated[
         int, typer.Option(min=4, max=10_000, help="Asset accounts, over two currencies")
     ] = 20,
-    seed: Annotated[int, typer.Option(help="Seed of the transfers and of the fault order")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the transfers and of the faults' details")] = 1,
     fault_interval: Annotated[
         float, typer.Option(min=1, max=3_600, help="Seconds between two faults")
     ] = 5,

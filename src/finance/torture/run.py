@@ -35,10 +35,11 @@ from finance.torture.reader import read_snapshot, wait_sealed
 from finance.torture.service import Service
 
 CURRENCIES = ("USD", "EUR")
-FUNDING_MINOR = 100_000
-# Transfers of up to a tenth of an account's funding: the no-overdraft accounts run dry now and
-# then, so overdraft refusals happen, without most postings being refused.
-AMOUNT_MAX_MINOR = FUNDING_MINOR // 10
+FUNDING_MINOR = 20_000
+# Transfers of up to a quarter of an account's funding: a no-overdraft account's balance is a
+# random walk that reaches zero within about a hundred of its postings, so overdrafts are
+# refused in every run, even a short one on a slow machine, while most postings go through.
+AMOUNT_MAX_MINOR = FUNDING_MINOR // 4
 # After the run's time, clients keep retrying postings of unknown outcome for this long.
 GRACE_S = 20.0
 SEALED_TIMEOUT_S = 60.0
