@@ -293,6 +293,9 @@ def test_many_violations_of_one_kind_are_listed_up_to_a_limit() -> None:
         (429, {}, {"code": "rate_limited"}, (Outcome.UNKNOWN, "rate_limited")),
         (502, {}, None, (Outcome.UNKNOWN, "http_502")),
         (400, {}, None, (Outcome.UNKNOWN, "http_400")),
+        (201, {}, None, (Outcome.UNKNOWN, "http_201_unreadable")),
+        (201, {}, {"id": "not-a-uuid", "lines": []}, (Outcome.UNKNOWN, "http_201_unreadable")),
+        (200, {}, {"lines": []}, (Outcome.UNKNOWN, "http_200_unreadable")),
     ],
 )
 def test_answers_fall_into_outcome_classes(

@@ -74,14 +74,19 @@ class Posting:
 
 def classify(status: int, headers: Mapping[str, str], body: Any) -> Attempt:
     """The outcome class of an HTTP answer to POST /v1/journal (`body` parsed JSON, or None)."""
-    if status in (200, 201) and isinstance(body, dict):
+    if status in (200, 201):
+        try:
+            entry_id, lines = UUID(str(body["id"])), lines_of(body["lines"])
+        except (TypeError, KeyError, ValueError):
+            # A success the client cannot read tells it nothing: retrying gets a replay.
+            return Attempt(Outcome.UNKNOWN, f"http_{status}_unreadable", status=status)
         replayed = headers.get("idempotent-replayed", "").lower() == "true"
         return Attempt(
             Outcome.ACKNOWLEDGED,
             "replayed" if replayed else "created",
             status=status,
-            entry_id=UUID(str(body["id"])),
-            lines=lines_of(body.get("lines", [])),
+            entry_id=entry_id,
+            lines=lines,
             replayed=replayed,
         )
     code = body.get("code") if isinstance(body, dict) else None
