@@ -72,9 +72,22 @@ def serving(workdir: Path, service_conninfo: str) -> Iterator[ServeProcess]:
     the local token issuer's key) is in `workdir`. The sealer is off: the posting figures of
     the service layer are taken without it too, and `sealer` measures what it costs. Stopped
     (SIGTERM, then SIGKILL) afterwards."""
+    serve = start_serve(workdir, service_conninfo, port=free_port(), env_extra={})
+    try:
+        wait_ready(serve)
+        yield serve
+    finally:
+        stop_serve(serve.process)
+
+
+def start_serve(
+    workdir: Path, service_conninfo: str, *, port: int, env_extra: dict[str, str]
+) -> ServeProcess:
+    """Start `finance serve` on `port` of 127.0.0.1 without waiting for it to be ready (see
+    `serving`); `env_extra` overrides its FINANCE_* settings (the sealer is off unless it says
+    otherwise). Its log is appended to, so that a restarted service keeps one log."""
     data_dir = workdir / "serve"
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
     log = workdir / "serve.log"
     # Nothing of this process's FINANCE_* settings leaks in (external token keys, a signer...).
     env = {name: value for name, value in os.environ.items() if not name.startswith("FINANCE_")}
@@ -89,7 +102,8 @@ def serving(workdir: Path, service_conninfo: str) -> Iterator[ServeProcess]:
         "FINANCE_HOST": HOST,
         "FINANCE_PORT": str(port),
     }
-    with log.open("wb") as sink:
+    env |= env_extra
+    with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "finance.cli.main", "serve"],
             env=env,
@@ -97,12 +111,7 @@ def serving(workdir: Path, service_conninfo: str) -> Iterator[ServeProcess]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    serve = ServeProcess(process, port, log)
-    try:
-        _wait_ready(serve)
-        yield serve
-    finally:
-        _stop(process)
+    return ServeProcess(process, port, log)
 
 
 def issue_token(workdir: Path, tenant_id: str) -> str:
@@ -274,14 +283,14 @@ def _post(
     return response.status, response.read()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _wait_ready(serve: ServeProcess) -> None:
+def wait_ready(serve: ServeProcess) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     last = "no answer"
     while time.monotonic() < deadline:
@@ -302,7 +311,7 @@ def _wait_ready(serve: ServeProcess) -> None:
     raise HttpBenchError(f"finance serve not ready after {READY_TIMEOUT_S:.0f} s ({last})")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_serve(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

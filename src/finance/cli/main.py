@@ -1,5 +1,5 @@
 """The `finance` command: serve, migrate, tokens, tenants, accounts, post, balance, check, signer,
-checkpoint(s), export(s), verify, verify-receipt, bench.
+checkpoint(s), export(s), verify, verify-receipt, bench, torture.
 
 Errors are one line on stderr and a non-zero exit code (1: refused or failed, 2: bad usage or
 configuration), never a traceback.
@@ -33,6 +33,7 @@ from finance.cli import (
     signer,
     tenants,
     tokens,
+    torture,
     verify,
 )
 from finance.cli.output import CliError, console, emit_json, errors, table
@@ -62,6 +63,7 @@ app.add_typer(checkpoints.app, name="checkpoints")
 app.command("export")(export.export)
 app.add_typer(export.app, name="exports")
 app.add_typer(bench.app, name="bench")
+app.command("torture")(torture.torture)
 
 
 @app.command()
@@ -185,23 +187,32 @@ def check(
         raise CliError(f"integrity check failed: {first.tenant_id}: {first.check}: {first.problem}")
 
 
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
+
+
 def main() -> None:
     """Entry point: run the app and turn every expected failure into one line on stderr."""
     # The pool reports each failed connection attempt; the command reports the outcome once.
     logging.getLogger("psycopg").setLevel(logging.CRITICAL)
     log_to_stderr()
     try:
-        app(standalone_mode=False)
+        outcome = app(standalone_mode=False)
     except SystemExit:
         raise
     except KeyboardInterrupt:
         errors.print("error: interrupted")
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
         message, code = describe_failure(exc)
         if message:
             errors.print(f"error: {message}", highlight=False, soft_wrap=True)
         sys.exit(code)
+
+    # typer turns Ctrl-C inside a command into Exit(130) and, outside standalone mode, returns
+    # that code instead of raising it: without this an interrupted command would exit 0.
+    if outcome == INTERRUPTED:
+        errors.print("error: interrupted")
+        sys.exit(INTERRUPTED)
 
 
 def log_to_stderr() -> None:
