@@ -20,7 +20,6 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,9 @@ from schemathesis.specs.openapi.checks import (
 
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.api.routers import accounts, health, journal, proofs
-from finance.auth.tokens import Role, TokenIssuer
+from finance.auth.tokens import TokenIssuer
 from finance.proofs.strict_json import JSON_INT_MAX
-from finance.services import ledger
-from tests.conftest import bearer, new_tenant_id
+from tests.conftest import tenant_with_token
 from tests.e2e.helpers import (
     PROBLEM_FIELDS,
     PROBLEM_JSON,
@@ -106,9 +104,7 @@ def document(client: TestClient) -> dict[str, Any]:
 def books(client: TestClient, store: PostgresLedgerStore, issuer: TokenIssuer) -> dict[str, Any]:
     """One tenant for the module, with two accounts, an entry and a (pending) checkpoint:
     the real ids that the third way of fuzzing aims at."""
-    tenant = new_tenant_id()
-    store(tenant, lambda tx: ledger.create_tenant(tx, "Fuzzed", datetime.now(UTC)))
-    auth = bearer(issuer, tenant, Role.ADMIN)
+    _, auth = tenant_with_token(store, issuer)
     cash = open_account(client, auth, "cash", "asset")
     equity = open_account(client, auth, "equity", "equity")
     entry = post_entry(client, auth, pair(cash, equity, 10))

@@ -12,7 +12,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,10 +23,9 @@ from starlette.routing import BaseRoute
 from finance.adapters.postgres.db import Database
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.api.app import create_app
-from finance.auth.tokens import Role, TokenIssuer
+from finance.auth.tokens import TokenIssuer
 from finance.proofs.strict_json import JSON_INT_MAX
-from finance.services import ledger
-from tests.conftest import bearer, make_container, new_tenant_id
+from tests.conftest import make_container, tenant_with_token
 from tests.e2e.helpers import (
     assert_problem,
     get_json,
@@ -80,9 +78,7 @@ def api(
 def new_books(
     api: TestClient, store: PostgresLedgerStore, issuer: TokenIssuer, *, sealed: bool, only: str
 ) -> Books:
-    tenant = new_tenant_id()
-    store(tenant, lambda tx: ledger.create_tenant(tx, "Tenancy", datetime.now(UTC)))
-    auth = bearer(issuer, tenant, Role.ADMIN)
+    tenant, auth = tenant_with_token(store, issuer)
     cash = open_account(api, auth, "cash", "asset")
     equity = open_account(api, auth, "equity", "equity")
     open_account(api, auth, only, "asset")
@@ -163,9 +159,7 @@ class Tenants:
 
     def empty_tenant(self) -> dict[str, str]:
         """An admin token for a new tenant with nothing in its ledger."""
-        tenant = new_tenant_id()
-        self.store(tenant, lambda tx: ledger.create_tenant(tx, "Empty", datetime.now(UTC)))
-        return bearer(self.issuer, tenant, Role.ADMIN)
+        return tenant_with_token(self.store, self.issuer)[1]
 
 
 Probe = Callable[[Tenants], None]
