@@ -134,6 +134,16 @@ def bearer(issuer: TokenIssuer, tenant_id: str, *roles: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def tenant_with_token(
+    store: PostgresLedgerStore, issuer: TokenIssuer, role: Role = Role.ADMIN
+) -> tuple[str, dict[str, str]]:
+    """A new tenant with an empty ledger, and headers with a token of `role` for it (for
+    tests that need more tenants than the `tenant` fixture, or one per module)."""
+    tenant_id = new_tenant_id()
+    store(tenant_id, lambda tx: ledger.create_tenant(tx, "Test tenant", datetime.now(UTC)))
+    return tenant_id, bearer(issuer, tenant_id, role)
+
+
 @pytest.fixture
 def auth(issuer: TokenIssuer, tenant: str) -> dict[str, str]:
     """Admin headers for the test's tenant."""

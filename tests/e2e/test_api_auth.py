@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Callable
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
 from finance.api.routers import accounts, health, journal
-from finance.auth.tokens import Role, TokenIssuer
+from finance.auth.tokens import Role, TokenIssuer, public_key_pem
 from finance.services import ledger
 from tests.conftest import AUDIENCE, ISSUER, bearer, new_tenant_id
 from tests.e2e.helpers import (
@@ -61,13 +63,48 @@ def stranger_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def unsigned_token(tenant: str) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return jwt.utils.base64url_encode(json.dumps(data).encode()).decode()
+def segment(data: dict[str, Any]) -> str:
+    """One base64url segment of a compact JWS."""
+    return jwt.utils.base64url_encode(json.dumps(data).encode()).decode()
 
+
+def unsigned_token(tenant: str) -> str:
     now = int(datetime.now(UTC).timestamp())
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "tenant": tenant, "roles": ["admin"]}
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({**claims, 'iat': now, 'exp': now + 60})}."
+    unsigned = {"alg": "none", "typ": "JWT"}
+    return f"{segment(unsigned)}.{segment({**claims, 'iat': now, 'exp': now + 60})}."
+
+
+def hs256_keyed_with_public_key(issuer: TokenIssuer, tenant: str) -> str:
+    """The classic algorithm confusion: valid claims, our kid, HS256 with the verifier's public
+    key (PEM bytes) as the HMAC secret. A verifier that let the token choose its algorithm
+    would check it with the very bytes it trusts, and accept it."""
+    now = int(datetime.now(UTC).timestamp())
+    header = {"alg": "HS256", "typ": "JWT", "kid": issuer.verification_key.kid}
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "tenant": tenant, "roles": ["admin"]}
+    signing_input = f"{segment(header)}.{segment({**claims, 'iat': now, 'exp': now + 60})}"
+    secret = public_key_pem(issuer.verification_key.public_key)
+    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{jwt.utils.base64url_encode(mac).decode()}"
+
+
+def with_claims_swapped(issuer: TokenIssuer, tenant: str) -> str:
+    """A genuine token of another tenant whose payload names this tenant, signature kept."""
+    header, _, signature = signed(issuer, "someone-else").split(".")
+    genuine = jwt.decode(signed(issuer, tenant), options={"verify_signature": False})
+    return f"{header}.{segment(genuine)}.{signature}"
+
+
+def with_kid(issuer: TokenIssuer, tenant: str, kid: str) -> str:
+    """Signed by the trusted key, but naming a key id that no configured key has."""
+    now = int(datetime.now(UTC).timestamp())
+    claims: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "tenant": tenant}
+    claims |= {"roles": ["admin"], "iat": now, "exp": now + 60}
+    return jwt.encode(claims, issuer._private_key, algorithm="ES256", headers={"kid": kid})
+
+
+def future(seconds: int) -> int:
+    return int(datetime.now(UTC).timestamp()) + seconds
 
 
 TokenFactory = Callable[[TokenIssuer, str], str]
@@ -121,6 +158,11 @@ BAD_TOKENS: list[tuple[str, TokenFactory, str]] = [
         "token_bad_algorithm",
     ),
     ("alg-none", lambda _i, t: unsigned_token(t), "token_bad_algorithm"),
+    ("HS256-keyed-with-our-public-key", hs256_keyed_with_public_key, "token_bad_algorithm"),
+    ("payload-swapped-signature-kept", with_claims_swapped, "token_bad_signature"),
+    ("unknown-kid", lambda i, t: with_kid(i, t, "no-such-key"), "token_unknown_key"),
+    ("nbf-in-the-future", lambda i, t: signed(i, t, nbf=future(3600)), "token_not_yet_valid"),
+    ("expired-beyond-leeway", lambda i, t: signed(i, t, exp=future(-120)), "token_expired"),
     ("wrong-audience", lambda i, t: signed(i, t, aud="someone-else"), "token_bad_audience"),
     ("wrong-issuer", lambda i, t: signed(i, t, iss="evil"), "token_bad_issuer"),
     ("no-tenant-claim", lambda i, _t: signed(i, "x", tenant=None), "token_missing_claim"),
@@ -390,8 +432,10 @@ def test_openapi_lists_every_v1_route(client: TestClient) -> None:
     for path, method in expected:
         operation = document["paths"][path][method.lower()]
         problems = operation["responses"]
-        assert {"401", "403", "404", "422"} <= set(problems), (path, method)
-        assert "application/problem+json" in problems["422"]["content"]
+        assert {"401", "403", "422"} <= set(problems), (path, method)
+        # 404 only where something named may not exist (docs/security.md, the OpenAPI rules).
+        assert ("404" in problems) == ("{" in path or method == "POST"), (path, method)
+        assert set(problems["422"]["content"]) == {"application/problem+json"}
         # A batch's keys are in its body, one per entry.
         if method == "POST" and path != "/v1/journal/batch":
             names = {p["name"] for p in operation.get("parameters", [])}

@@ -70,11 +70,11 @@ def books(store: PostgresLedgerStore, tenant: str) -> Books:
     return make_books(store, tenant)
 
 
-def make_books(store: PostgresLedgerStore, tenant: str) -> Books:
-    """The tenant's invoice accounts (BDT), settings and tax codes."""
+def make_books(store: PostgresLedgerStore, tenant: str, prefix: str = "") -> Books:
+    """The tenant's invoice accounts (BDT, codes after `prefix`), settings and tax codes."""
 
     def account(code: str, kind: AccountType) -> UUID:
-        return open_account(store, tenant, code, kind, currency="BDT")
+        return open_account(store, tenant, prefix + code, kind, currency="BDT")
 
     accounts = InvoiceAccounts(
         receivable=account("receivable", AccountType.ASSET),

@@ -14,11 +14,10 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 
 from finance import __version__, limits
-from finance.api import problems
+from finance.api import openapi, problems
 from finance.api.guards import RequestGuard
 from finance.api.ratelimit import RateLimiter
 from finance.api.routers import accounts, health, invoices, journal, proofs, reports
-from finance.api.schemas import Problem
 from finance.bootstrap import Container
 from finance.config import WriteMode
 from finance.observability import REQUEST_SECONDS, REQUESTS
@@ -31,10 +30,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
-}
 _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{limits.REQUEST_ID_CHARS_MAX}}}")
 
 
@@ -54,7 +49,6 @@ def create_app(container: Container) -> FastAPI:
         title="Finance",
         version=__version__,
         summary="Multi-tenant double-entry ledger with verifiable hash chain",
-        responses=_PROBLEM_RESPONSES,
         lifespan=lifespan,
     )
     app.state.container = container
@@ -65,6 +59,7 @@ def create_app(container: Container) -> FastAPI:
         clock=time.monotonic,
     )
     problems.install(app)
+    openapi.install(app)  # every operation declares the problem responses it can give
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(journal.router)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, NoReturn
 
 from finance import limits
 from finance.api.problems import problem, read_only_problem
@@ -98,7 +98,12 @@ class RequestGuard:
             await too_deep(scope, receive, send)
             return
         if body and not _parses(body):
-            malformed = problem(400, "malformed_json", "the request body is not valid UTF-8 JSON")
+            malformed = problem(
+                400,
+                "malformed_json",
+                "the request body is not valid UTF-8 JSON (RFC 8259: no NaN or Infinity,"
+                " no key twice in an object)",
+            )
             await malformed(scope, receive, send)
             return
         await self.app(scope, _replay(body), send)
@@ -112,12 +117,30 @@ def has_nul(query_string: bytes) -> bool:
 def _parses(body: bytes) -> bool:
     """Strict UTF-8 JSON within Python's limits (an integer of more than 4300 digits is a
     ValueError, invalid UTF-8 a UnicodeDecodeError): refused here with one clear code rather
-    than by the framework's generic parse error."""
+    than by the framework's generic parse error.
+
+    Strict also means RFC 8259 JSON, which Python's parser is not by default: `NaN` and
+    `Infinity` are no JSON values, and an object that names a key twice is refused rather
+    than silently keeping the last value (another parser on the way, a proxy or a client's
+    audit log, may keep the first, and the two would disagree on what was posted)."""
     try:
-        json.loads(body.decode("utf-8"))
+        json.loads(
+            body.decode("utf-8"), parse_constant=_not_json, object_pairs_hook=_without_repeats
+        )
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return False
     return True
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key appears twice in an object")
+    return found
 
 
 def _is_json(scope: Scope) -> bool:

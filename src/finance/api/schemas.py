@@ -9,11 +9,21 @@ that either may replay.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
 
 from finance import limits
 from finance.domain.accounts import Account, AccountType, Side
@@ -28,6 +38,29 @@ from finance.services.ports import AccountLine, AccountTotals, CurrencyTotals, S
 
 Metadata = Annotated[dict[StrictStr, StrictStr], Field(max_length=limits.METADATA_KEYS_MAX)]
 CurrencyCode = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ISO_DATE = re.compile(ISO_DATE_PATTERN)
+
+
+def _iso_date_text(value: object) -> object:
+    """Only the text YYYY-MM-DD (or a date already parsed) is a date. Pydantic alone also
+    takes a Unix timestamp (0 is 1970-01-01), a float and a datetime at midnight in any
+    zone: an entry's accounting date would then depend on how the client happened to write
+    it, and a typo would post in 1970."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("a date must be written YYYY-MM-DD")
+
+
+# Documented with its pattern, so that clients (and the schema fuzzer) know the rule.
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date_text),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": ISO_DATE_PATTERN}),
+]
 
 
 JOURNAL_PATH = "/v1/journal"
@@ -65,7 +98,7 @@ class LineIn(_In):
 class EntryCreate(_In):
     lines: Annotated[list[LineIn], Field(max_length=limits.LINES_PER_ENTRY_MAX * 10)]
     memo: Annotated[StrictStr, Field(max_length=limits.MEMO_CHARS_MAX)] | None = None
-    effective_date: date | None = Field(
+    effective_date: IsoDate | None = Field(
         default=None, description="Accounting date (YYYY-MM-DD); today (UTC) when omitted"
     )
     type: Annotated[StrictStr, Field(max_length=limits.ENTRY_TYPE_CHARS_MAX)] = DEFAULT_TYPE
@@ -129,7 +162,7 @@ class BatchCreate(_In):
 
 class ReversalCreate(_In):
     memo: Annotated[StrictStr, Field(max_length=limits.MEMO_CHARS_MAX)] | None = None
-    effective_date: date | None = Field(
+    effective_date: IsoDate | None = Field(
         default=None, description="Accounting date of the reversal; the original's when omitted"
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID, uuid4
 
@@ -32,9 +31,11 @@ from finance.api.schemas import (
     AccountOut,
     AccountPage,
     BalanceOut,
+    IsoDate,
     render,
 )
 from finance.domain.accounts import AccountSpec
+from finance.proofs.strict_json import JSON_INT_MAX
 from finance.services import ledger, queries
 from finance.services.ports import LedgerTransaction
 
@@ -106,9 +107,12 @@ def get_balance(
     account_id: UUID,
     app: ContainerDep,
     caller: Viewer,
-    as_of: Annotated[date | None, Query(description="End of this effective date")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="End of this effective date")] = None,
+    # Bounded like every sequence a client can name (a JSON-safe integer): it is echoed in
+    # the response, and a larger one would reach the database as a number it cannot compare.
     as_of_sequence: Annotated[
-        int | None, Query(ge=0, description="Right after the entry with this sequence")
+        int | None,
+        Query(ge=0, le=JSON_INT_MAX, description="Right after the entry with this sequence"),
     ] = None,
 ) -> BalanceOut:
     item = app.store(

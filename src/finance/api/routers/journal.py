@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -27,6 +26,7 @@ from finance.api.schemas import (
     EntryCreate,
     EntryOut,
     EntryPage,
+    IsoDate,
     ReversalCreate,
     TrialBalanceAccountOut,
     TrialBalanceOut,
@@ -83,8 +83,8 @@ def list_entries(
     caller: Viewer,
     limit: Limit = limits.PAGE_SIZE_DEFAULT,
     cursor: Cursor = None,
-    effective_from: date | None = None,
-    effective_to: date | None = None,
+    effective_from: IsoDate | None = None,
+    effective_to: IsoDate | None = None,
     type: Annotated[
         str | None,
         Query(max_length=limits.ENTRY_TYPE_CHARS_MAX, pattern=ENTRY_TYPE_PATTERN),
