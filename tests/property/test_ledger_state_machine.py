@@ -220,7 +220,8 @@ class Model:
     def expect(self, key: str, request: Request) -> Outcome:
         """What one idempotent request must come to, in the service's order: the key first,
         then the reversal's own rules, then the accounts."""
-        return self.expect_key(key, request) or self.expect_new(request)
+        known = self.expect_key(key, request)
+        return known if known is not None else self.expect_new(request)
 
     def expect_key(self, key: str, request: Request) -> Outcome | None:
         """A key used before decides alone: a replay or a refusal; None for a new key."""
@@ -238,16 +239,15 @@ class Model:
                 return RejectCode.ALREADY_REVERSED
             if self.entry(request.original_id).reversal_of is not None:
                 return RejectCode.REVERSAL_NOT_REVERSIBLE
-        return self.refusal(self.lines_of(request), self.balances) or BatchStatus.CREATED
+        refused = self.refusal(self.lines_of(request), self.balances)
+        return refused if refused is not None else BatchStatus.CREATED
 
     def expect_batch(self, members: Sequence[tuple[str, Posting, bool]]) -> list[Outcome]:
         """Entries in order against running balances; a linked chain books all or nothing:
         its first refused entry keeps its code, the others are `linked_entry_failed`, except
         replays, which an earlier request posted and nothing here undoes."""
         # Before booking, only the keys decide; new entries book against running balances.
-        pending = [
-            self.expect_key(key, posting) or BatchStatus.CREATED for key, posting, _ in members
-        ]
+        pending = [self.expect_key(key, posting) for key, posting, _ in members]
         running = dict(self.balances)
         outcomes: list[Outcome] = []
         for chain in linked_chains([linked for _, _, linked in members]):
@@ -255,16 +255,17 @@ class Model:
             failure: tuple[int, RejectCode] | None = None
             for index in chain:
                 outcome = pending[index]
-                if outcome is BatchStatus.CREATED:
+                if outcome is None:
                     lines = members[index][1].lines
-                    outcome = self.refusal(lines, overlay) or outcome
+                    outcome = self.refusal(lines, overlay)
                     overlay = booked(lines, overlay)
                 if isinstance(outcome, RejectCode):
                     failure = (index, outcome)
                     break
             if failure is None:
                 running = overlay
-                outcomes.extend(pending[index] for index in chain)
+                known = (pending[index] for index in chain)
+                outcomes.extend(BatchStatus.CREATED if k is None else k for k in known)
             else:
                 outcomes.extend(chain_refused(chain, *failure, pending))
         return outcomes
@@ -294,12 +295,13 @@ class Model:
 
 
 def chain_refused(
-    chain: Sequence[int], failed: int, code: RejectCode, pending: Sequence[Outcome]
+    chain: Sequence[int], failed: int, code: RejectCode, pending: Sequence[Outcome | None]
 ) -> list[Outcome]:
+    """A refused chain: its failed entry's code, replays stay replays, the rest fail with it."""
     return [
         code
         if index == failed
-        else pending[index]
+        else BatchStatus.REPLAYED
         if pending[index] is BatchStatus.REPLAYED
         else RejectCode.LINKED_ENTRY_FAILED
         for index in chain
