@@ -49,7 +49,7 @@ from finance.domain.accounts import AccountSpec, AccountType, Balance, Side
 from finance.domain.entries import EntryDraft, Line, PostedEntry
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.services import ledger
-from finance.services.batches import BatchEntry, BatchStatus, post_batch
+from finance.services.batches import BatchEntry, BatchResult, BatchStatus, post_batch
 from finance.services.idempotency import (
     IdempotentRequest,
     request_fingerprint,
@@ -449,28 +449,34 @@ class LedgerMachine(RuleBasedStateMachine):
     def post_a_batch(self, data: st.DataObject, size: int) -> None:
         members = self.draw_batch(data, size)
         expected = self.model.expect_batch(members)
-        entries = [batch_entry(key, posting, linked) for key, posting, linked in members]
-        now = datetime.now(UTC)
-        results = self.store(
-            self.tenant,
-            lambda tx: post_batch(
-                tx,
-                entries,
-                now,
-                entries_max=limits.BATCH_ENTRIES_MAX_DEFAULT,
-                respond=entry_response,
-            ),
-        )
+        results = self.run_batch(members)
         got = [r.rejection.code if r.rejection else r.status for r in results]
         assert got == expected, members
         for (key, posting, linked), outcome, result in zip(members, got, results, strict=True):
             event(f"batch entry {'linked' if linked else 'alone'}: {outcome.value}")
             if isinstance(outcome, RejectCode):
-                if key not in self.model.keys:
-                    self.free_keys.append(key)
+                self.free(key)
             else:
                 assert result.body is not None
                 self.check_response(key, posting, outcome, result.body)
+
+    @rule(data=st.data(), size=st.integers(min_value=2, max_value=BATCH_SIZE_MAX))
+    def post_a_malformed_batch(self, data: st.DataObject, size: int) -> None:
+        """A key twice, or a linked chain left open at the end: the whole batch is refused
+        before anything is booked, and no entry of it is written."""
+        members = self.draw_batch(data, size)
+        if data.draw(st.booleans()):
+            twice = data.draw(st.integers(min_value=1, max_value=size - 1))
+            members[twice] = (members[0][0], *members[twice][1:])
+            code = RejectCode.DUPLICATE_IDEMPOTENCY_KEY
+        else:
+            members[-1] = (*members[-1][:2], True)
+            code = RejectCode.LINKED_CHAIN_OPEN
+        refused = attempt(lambda: self.run_batch(members))
+        assert refused is code
+        event(f"malformed batch: {code.value}")
+        for key, _, _ in members:
+            self.free(key)
 
     @precondition(lambda self: self.model.entries)
     @rule(data=st.data())
@@ -496,6 +502,27 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.store(self.tenant, read) == expected
 
     # Helpers of the steps -----------------------------------------------------------------
+
+    def run_batch(self, members: Sequence[tuple[str, Posting, bool]]) -> list[BatchResult]:
+        """`post_batch` in one transaction, as POST /v1/journal/batch calls it."""
+        entries = [batch_entry(key, posting, linked) for key, posting, linked in members]
+        now = datetime.now(UTC)
+
+        def work(tx: LedgerTransaction) -> list[BatchResult]:
+            return post_batch(
+                tx,
+                entries,
+                now,
+                entries_max=limits.BATCH_ENTRIES_MAX_DEFAULT,
+                respond=entry_response,
+            )
+
+        return self.store(self.tenant, work)
+
+    def free(self, key: str) -> None:
+        """A refused request's key: nothing kept it, so a later request may use it afresh."""
+        if key not in self.model.keys and key not in self.free_keys:
+            self.free_keys.append(key)
 
     def fresh_key(self, data: st.DataObject) -> str:
         """A key never used, or one whose request was refused (a refusal keeps no key)."""
@@ -529,16 +556,16 @@ class LedgerMachine(RuleBasedStateMachine):
         return Posting(doubled, first.effective_date)
 
     def draw_batch(self, data: st.DataObject, size: int) -> list[tuple[str, Posting, bool]]:
-        """Entries under fresh keys, and sometimes a posting's key used before, with its body
-        (a replay) or another (refused); no key twice (that refuses the whole batch)."""
-        used = sorted(k for k, use in self.model.keys.items() if isinstance(use.request, Posting))
+        """Entries under fresh keys, and sometimes a key used before, with a posting's body
+        (a replay) or another body (refused); no key twice (that refuses the whole batch)."""
+        postings = {k for k, use in self.model.keys.items() if isinstance(use.request, Posting)}
         members: list[tuple[str, Posting, bool]] = []
         for index in range(size):
             linked = index < size - 1 and data.draw(st.booleans())
             taken = {key for key, _, _ in members}
-            reusable = [key for key in used if key not in taken]
             # Linked chains that post whole need entries that can: half are on open accounts.
             how = data.draw(st.sampled_from(["fresh", "open"] * 3 + ["same", "different"]))
+            reusable = sorted((postings if how == "same" else set(self.model.keys)) - taken)
             if how in ("fresh", "open") or not reusable:
                 key = self.fresh_key(data)
                 while key in taken:
@@ -571,8 +598,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if isinstance(result, RejectCode):
             assert result is expected, result
-            if key not in self.model.keys:
-                self.free_keys.append(key)
+            self.free(key)
             return
         assert result.replayed is (expected is BatchStatus.REPLAYED)
         self.check_response(key, request, expected, result.body)
