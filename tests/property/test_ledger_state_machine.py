@@ -67,8 +67,8 @@ from tests.property.strategies import (
 )
 
 # Small by default: the whole suite runs it. The environment makes it long.
-EXAMPLES = int(os.environ.get("FINANCE_STATE_MACHINE_EXAMPLES", "15"))
-STEPS = int(os.environ.get("FINANCE_STATE_MACHINE_STEPS", "25"))
+EXAMPLES = int(os.environ.get("FINANCE_STATE_MACHINE_EXAMPLES", "12"))
+STEPS = int(os.environ.get("FINANCE_STATE_MACHINE_STEPS", "20"))
 MACHINE_SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=STEPS,
