@@ -47,6 +47,11 @@ def draft_body(*lines: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def invoice_books(client: TestClient, auth: dict[str, str]) -> dict[str, str]:
+    return setup_invoicing(client, auth)
+
+
+def setup_invoicing(client: TestClient, auth: dict[str, str], prefix: str = "") -> dict[str, str]:
+    """Invoice accounts (BDT, codes after `prefix`), settings and two tax codes, by the API."""
     kinds = {
         "receivable": "asset",
         "revenue": "revenue",
@@ -57,7 +62,7 @@ def invoice_books(client: TestClient, auth: dict[str, str]) -> dict[str, str]:
         "cash": "asset",
     }
     ids = {
-        name: open_account(client, auth, name.replace("_", "-"), kind, "BDT")
+        name: open_account(client, auth, prefix + name.replace("_", "-"), kind, "BDT")
         for name, kind in kinds.items()
     }
     settings = {f"{name}_account_id": account for name, account in ids.items()}
@@ -81,3 +86,13 @@ def other_auth(store: PostgresLedgerStore, issuer: TokenIssuer) -> dict[str, str
 @pytest.fixture
 def viewer_auth(issuer: TokenIssuer, tenant: str) -> dict[str, str]:
     return bearer(issuer, tenant, Role.VIEWER)
+
+
+def issued_invoice(client: TestClient, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """An open invoice (GOODS, 3,726.00 BDT)."""
+    created = client.post("/v1/invoices", json=draft_body(GOODS, **extra), headers=writing(auth))
+    assert created.status_code == 201, created.text
+    issued = client.post(f"/v1/invoices/{created.json()['id']}/issue", headers=writing(auth))
+    assert issued.status_code == 200, issued.text
+    found: dict[str, Any] = issued.json()
+    return found

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.api.routers import accounts, health, journal, proofs
+from finance.api.routers import accounts, health, invoices, journal, proofs, reports
 from finance.auth.tokens import Role, TokenIssuer
 from finance.proofs.strict_json import JSON_INT_MAX
 from tests.conftest import bearer, tenant_with_token
@@ -52,6 +52,7 @@ from tests.e2e.helpers import (
     post_entry,
     writing,
 )
+from tests.e2e.invoice_helpers import issued_invoice, setup_invoicing
 
 EXAMPLES = int(os.environ.get("FINANCE_FUZZ_EXAMPLES", "5"))
 REPORT = os.environ.get("FINANCE_FUZZ_REPORT")
@@ -59,7 +60,14 @@ REPORT = os.environ.get("FINANCE_FUZZ_REPORT")
 # The operations of the document, from the routers the app includes; a route added to a
 # router is fuzzed without a change here, and test_every_documented_operation_is_fuzzed fails
 # when a router is added to the app but not to this list.
-ROUTERS = (accounts.router, journal.router, proofs.router, health.router)
+ROUTERS = (
+    accounts.router,
+    journal.router,
+    proofs.router,
+    health.router,
+    invoices.router,
+    reports.router,
+)
 OPERATIONS = sorted(
     (method, route.path)
     for router in ROUTERS
@@ -110,7 +118,15 @@ def books(client: TestClient, store: PostgresLedgerStore, issuer: TokenIssuer) -
     entry = post_entry(client, auth, pair(cash, equity, 10))
     checkpoint = client.post("/v1/checkpoints", headers=writing(auth))
     assert checkpoint.status_code in (201, 202), checkpoint.text
-    ids = {"account_id": cash, "entry_id": entry["id"], "seq": 0}
+    setup_invoicing(client, auth, prefix="invoices:")
+    invoice = issued_invoice(client, auth)
+    ids = {
+        "account_id": cash,
+        "entry_id": entry["id"],
+        "seq": 0,
+        "invoice_id": invoice["id"],
+        "code": "VAT15",
+    }
     # A fresh token per request: a large run outlasts any one token's lifetime.
     return {"token": lambda: bearer(issuer, tenant, Role.ADMIN), "auth": auth, "ids": ids}
 

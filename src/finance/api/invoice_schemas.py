@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from finance.api.schemas import IsoDate
 from finance.domain.invoicing.figures import LINES_PER_INVOICE_MAX, LineFigures
 from finance.domain.invoicing.fiscal import FiscalYearStart
 from finance.domain.invoicing.invoice import (
@@ -86,8 +87,8 @@ class InvoiceDraftIn(_In):
     seller: PartyIn
     location: Annotated[StrictStr, Field(min_length=1, max_length=32, examples=["DHK"])]
     currency: CurrencyCode
-    issue_date: date | None = None
-    due_date: date | None = None
+    issue_date: IsoDate | None = None
+    due_date: IsoDate | None = None
     payment_terms: Text | None = None
     destination: Text | None = None
     prices_include_tax: StrictBool = False
@@ -124,7 +125,7 @@ class NoteIn(_In):
 
 class PaymentIn(_In):
     amount_minor: Annotated[StrictInt, Field(gt=0, le=AMOUNT_MINOR_MAX)]
-    received_on: date
+    received_on: IsoDate
     payment_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = Field(
         default=None, description="The provider's id of the payment; the Idempotency-Key if none"
     )
@@ -357,7 +358,7 @@ class LevyIn(_In):
 
 
 class TaxRateIn(_In):
-    valid_from: date
+    valid_from: IsoDate
     vat: LevyIn | None
     sd: LevyIn | None = None
 
@@ -366,7 +367,7 @@ class TaxCodeIn(_In):
     name: Text
     supply: Supply
     rates: Annotated[list[TaxRateIn], Field(min_length=1, max_length=100)]
-    withdrawn_on: date | None = None
+    withdrawn_on: IsoDate | None = None
 
     def to_code(self, code: str) -> TaxCode:
         rates = tuple(
@@ -381,7 +382,7 @@ class TaxCodeIn(_In):
 
 
 class TaxRateOut(BaseModel):
-    valid_from: date
+    valid_from: IsoDate
     vat: LevyOut | None
     sd: LevyOut | None
 

@@ -8,7 +8,6 @@ Every write is idempotent under its Idempotency-Key. A write to an existing invo
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -37,7 +36,7 @@ from finance.api.invoice_schemas import (
     summary_of,
 )
 from finance.api.pagination import Cursor, Limit, decode_uuid_cursor, page_of
-from finance.api.schemas import render
+from finance.api.schemas import IsoDate, render
 from finance.domain.errors import LedgerRejection, RejectCode
 from finance.domain.invoicing.invoice import Invoice, InvoiceStatus, NoteKind
 from finance.services import invoicing
@@ -164,8 +163,8 @@ def list_invoices(
     status: InvoiceStatus | None = None,
     customer: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
     fiscal_year: Annotated[str | None, Query(pattern=r"^[0-9]{4}(-[0-9]{2})?$")] = None,
-    issued_from: date | None = None,
-    issued_to: date | None = None,
+    issued_from: IsoDate | None = None,
+    issued_to: IsoDate | None = None,
     limit: Limit = limits.PAGE_SIZE_DEFAULT,
     cursor: Cursor = None,
 ) -> InvoicePage:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from fastapi.responses import Response
 
 from finance.api.deps import ContainerDep, Viewer
 from finance.api.report_schemas import AgingOut, VatReturnOut, rows_csv
-from finance.api.schemas import render
+from finance.api.schemas import IsoDate, render
 from finance.services import invoicing
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -28,7 +27,7 @@ class Format(enum.StrEnum):
 def aging(
     app: ContainerDep,
     caller: Viewer,
-    as_of: Annotated[date | None, Query(description="Day the buckets are counted from")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Day the buckets are counted from")] = None,
     format: Format = Format.JSON,
 ) -> Response:
     day = as_of or app.clock.now().date()
@@ -43,8 +42,8 @@ def aging(
 def vat(
     app: ContainerDep,
     caller: Viewer,
-    start: Annotated[date, Query(alias="from", description="First day of the period")],
-    end: Annotated[date, Query(alias="to", description="Last day of the period")],
+    start: Annotated[IsoDate, Query(alias="from", description="First day of the period")],
+    end: Annotated[IsoDate, Query(alias="to", description="Last day of the period")],
     format: Format = Format.JSON,
 ) -> Response:
     found = app.store(caller.tenant_id, lambda tx: invoicing.vat_return_report(tx, start, end))
