@@ -35,6 +35,7 @@ from tests.e2e.helpers import (
     snapshot,
     writing,
 )
+from tests.e2e.invoice_helpers import SERVICE, draft_body, issued_invoice, setup_invoicing
 from tests.signers import SIGNER_ID, FlakySigner
 
 # Routes that take no token and show no tenant's data.
@@ -54,10 +55,14 @@ class Books:
     equity: str
     entries: list[dict[str, Any]]
     checkpoints: list[dict[str, Any]]
+    invoice: dict[str, Any]
+    invoicing: dict[str, str]  # the invoice accounts
+    customer: str
 
     def identifiers(self) -> set[str]:
         """Strings that only this tenant's rows contain."""
-        found = {self.tenant, self.cash, self.equity}
+        found = {self.tenant, self.cash, self.equity, self.invoice["id"], self.customer}
+        found |= set(self.invoicing.values())
         found |= {entry["id"] for entry in self.entries}
         found |= {entry["hash"] for entry in self.entries}
         found |= {checkpoint["root_hash"] for checkpoint in self.checkpoints}
@@ -88,7 +93,13 @@ def new_books(
         if sealed:
             assert api.post("/v1/checkpoints", headers=writing(auth)).status_code == 201
             checkpoints = get_json(api, "/v1/checkpoints", auth)["data"]
-    return Books(tenant, auth, cash, equity, entries, checkpoints)
+    invoicing = setup_invoicing(api, auth, prefix="invoices:")
+    rate = [{"valid_from": "2019-07-01", "vat": {"percent": "5"}}]
+    code = {"name": "Only this tenant's", "supply": "taxable", "rates": rate}
+    assert api.put(f"/v1/tax-codes/{only}", json=code, headers=writing(auth)).is_success
+    customer = f"Customer of {only}"
+    invoice = issued_invoice(api, auth, customer={"name": customer, "address": "Dhaka"})
+    return Books(tenant, auth, cash, equity, entries, checkpoints, invoice, invoicing, customer)
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +201,107 @@ def by_entry_id(method: str, suffix: str) -> Probe:
     return probe
 
 
+def by_invoice_id(method: str, suffix: str, body: dict[str, Any] | None = None) -> Probe:
+    def probe(t: Tenants) -> None:
+        absent = unknown()
+        invoice = t.theirs.invoice["id"]
+        responses = [
+            t.api.request(
+                method,
+                f"/v1/invoices/{invoice_id}{suffix}",
+                json=body,
+                headers=writing(t.mine.auth),
+            )
+            for invoice_id in (invoice, absent)
+        ]
+        same_refusal(responses, invoice, absent)
+
+    return probe
+
+
+NOTE = {"reason": "probe", "lines": [SERVICE]}
+PAYMENT = {"amount_minor": 100, "received_on": "2025-09-02"}
+
+
+def list_invoices(t: Tenants) -> None:
+    for params in ({}, {"customer": t.theirs.customer}, {"status": "open"}):
+        response = t.api.get("/v1/invoices", headers=t.mine.auth, params=params)
+        assert {i["id"] for i in response.json()["data"]} <= {t.mine.invoice["id"]}, params
+        assert_none_of(response, t.theirs)
+
+
+def replace_their_invoice(t: Tenants) -> None:
+    """A draft naming another tenant's invoice as the one it replaces: as if it did not exist."""
+    absent = unknown()
+    responses = [
+        t.api.post(
+            "/v1/invoices", json=draft_body(SERVICE, replaces=i), headers=writing(t.mine.auth)
+        )
+        for i in (t.theirs.invoice["id"], absent)
+    ]
+    same_refusal(responses, t.theirs.invoice["id"], absent)
+
+
+def their_tax_code(t: Tenants) -> None:
+    responses = [
+        t.api.get(f"/v1/tax-codes/{code}", headers=t.mine.auth) for code in ("only-b", "nope-x")
+    ]
+    same_refusal(responses, "only-b", "nope-x")
+
+
+def define_their_tax_code(t: Tenants) -> None:
+    """Codes are per tenant: B's code is free for A."""
+    rate = [{"valid_from": "2019-07-01", "vat": {"percent": "7.5"}}]
+    body = {"name": "Mine", "supply": "taxable", "rates": rate}
+    created = t.api.put("/v1/tax-codes/only-b", json=body, headers=writing(t.mine.auth))
+    assert created.status_code == 200, created.text
+    assert_none_of(created, t.theirs)
+
+
+def list_tax_codes(t: Tenants) -> None:
+    response = t.api.get("/v1/tax-codes", headers=t.mine.auth)
+    codes = {c["code"] for c in response.json()["data"]}
+    assert "only-a" in codes
+    assert "Only this tenant's" not in {
+        c["name"] for c in response.json()["data"] if c["code"] == "only-b"
+    }
+    assert_none_of(response, t.theirs)
+
+
+def read_settings(t: Tenants) -> None:
+    response = t.api.get("/v1/invoicing/settings", headers=t.mine.auth)
+    assert set(response.json().values()) >= set(t.mine.invoicing.values())
+    assert_none_of(response, t.theirs)
+
+
+def settings_on_their_accounts(t: Tenants) -> None:
+    absent = {name: unknown() for name in t.theirs.invoicing}
+    responses = [
+        t.api.put(
+            "/v1/invoicing/settings",
+            json={f"{name}_account_id": account for name, account in accounts.items()},
+            headers=writing(t.mine.auth),
+        )
+        for accounts in (t.theirs.invoicing, absent)
+    ]
+    same_refusal(responses, *t.theirs.invoicing.values(), *absent.values())
+
+
+def reports(t: Tenants) -> None:
+    for url, params in (
+        ("/v1/reports/aging", {"as_of": "2026-01-01"}),
+        ("/v1/reports/vat", {"from": "2025-01-01", "to": "2025-12-31"}),
+    ):
+        for fmt in ("json", "csv"):
+            response = t.api.get(url, headers=t.mine.auth, params={**params, "format": fmt})
+            assert response.status_code == 200, response.text
+            assert_none_of(response, t.theirs)
+    vat = get_json(
+        t.api, "/v1/reports/vat", t.mine.auth, **{"from": "2025-01-01", "to": "2025-12-31"}
+    )
+    assert vat["invoices_issued"] == 1  # A's own invoice, not B's
+
+
 def checkpoint_by_seq(t: Tenants) -> None:
     responses = [
         t.api.get(f"/v1/checkpoints/{seq}", headers=t.mine.auth) for seq in (0, JSON_INT_MAX)
@@ -223,13 +335,18 @@ def list_checkpoints(t: Tenants) -> None:
 
 def list_accounts(t: Tenants) -> None:
     response = t.api.get("/v1/accounts", headers=t.mine.auth)
-    assert [a["code"] for a in response.json()["data"]] == ["cash", "equity", "only-a"]
+    invoicing = [f"invoices:{name.replace('_', '-')}" for name in t.mine.invoicing]
+    expected = sorted(["cash", "equity", "only-a", *invoicing])
+    assert [a["code"] for a in response.json()["data"]] == expected
     assert_none_of(response, t.theirs)
 
 
 def list_entries(t: Tenants) -> None:
     mine_only = [entry["id"] for entry in t.mine.entries]
-    for params in ({}, {"source": "s"}, {"source_id": "1"}, {"type": "JOURNAL"}):
+    everything = t.api.get("/v1/journal", headers=t.mine.auth)
+    assert [e["id"] for e in everything.json()["data"]][:2] == mine_only  # then the invoice's
+    assert_none_of(everything, t.theirs)
+    for params in ({"source": "s"}, {"source_id": "1"}, {"type": "JOURNAL"}):
         response = t.api.get("/v1/journal", headers=t.mine.auth, params=params)
         assert [e["id"] for e in response.json()["data"]] == mine_only, params
         assert_none_of(response, t.theirs)
@@ -244,7 +361,8 @@ def trial_balance(t: Tenants) -> None:
     assert {a["account_id"] for a in body["accounts"]} <= {t.mine.cash, t.mine.equity} | {
         a["id"] for a in get_json(t.api, "/v1/accounts", t.mine.auth)["data"]
     }
-    assert body["currencies"][0]["debits_posted"] == 18  # A's 7 + 11, none of B's
+    usd = next(c for c in body["currencies"] if c["currency"] == "USD")
+    assert usd["debits_posted"] == 18  # A's 7 + 11, none of B's
     assert_none_of(response, t.theirs)
 
 
@@ -311,6 +429,26 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/v1/checkpoints/latest"): latest_checkpoint,
     ("GET", "/v1/checkpoints/consistency"): consistency,
     ("GET", "/v1/checkpoints/{seq}"): checkpoint_by_seq,
+    ("GET", "/v1/invoices"): list_invoices,
+    ("POST", "/v1/invoices"): replace_their_invoice,
+    ("GET", "/v1/invoices/{invoice_id}"): by_invoice_id("GET", ""),
+    ("PUT", "/v1/invoices/{invoice_id}"): by_invoice_id("PUT", "", draft_body(SERVICE)),
+    ("POST", "/v1/invoices/{invoice_id}/issue"): by_invoice_id("POST", "/issue"),
+    ("POST", "/v1/invoices/{invoice_id}/void"): by_invoice_id("POST", "/void"),
+    ("POST", "/v1/invoices/{invoice_id}/write-off"): by_invoice_id("POST", "/write-off"),
+    ("POST", "/v1/invoices/{invoice_id}/discard"): by_invoice_id("POST", "/discard"),
+    ("POST", "/v1/invoices/{invoice_id}/payments"): by_invoice_id("POST", "/payments", PAYMENT),
+    ("POST", "/v1/invoices/{invoice_id}/credit-notes"): by_invoice_id(
+        "POST", "/credit-notes", NOTE
+    ),
+    ("POST", "/v1/invoices/{invoice_id}/debit-notes"): by_invoice_id("POST", "/debit-notes", NOTE),
+    ("GET", "/v1/tax-codes"): list_tax_codes,
+    ("GET", "/v1/tax-codes/{code}"): their_tax_code,
+    ("PUT", "/v1/tax-codes/{code}"): define_their_tax_code,
+    ("GET", "/v1/invoicing/settings"): read_settings,
+    ("PUT", "/v1/invoicing/settings"): settings_on_their_accounts,
+    ("GET", "/v1/reports/aging"): reports,
+    ("GET", "/v1/reports/vat"): reports,
 }
 
 
