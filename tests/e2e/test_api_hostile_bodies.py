@@ -16,6 +16,7 @@ the domain refusals of the journal and accounts; test_api_hostile_queries.py the
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from tests.e2e.helpers import (
     post_entry,
     writing,
 )
+from tests.e2e.invoice_helpers import BUYER, SELLER, draft_body, issued_invoice, setup_invoicing
 
 SQL = "x'); DROP TABLE journal_entries; -- \" \\ %s $1 ; /* */ ` OR 1=1"
 HOSTILE_VALUES: list[object] = [
@@ -52,6 +54,7 @@ class Books:
     cash: str
     equity: str
     entry: str
+    invoice: str = "00000000-0000-0000-0000-000000000000"  # an open invoice
 
 
 @pytest.fixture
@@ -59,7 +62,9 @@ def books(client: TestClient, auth: dict[str, str]) -> Books:
     cash = open_account(client, auth, "cash", "asset")
     equity = open_account(client, auth, "equity", "equity")
     entry = post_entry(client, auth, pair(cash, equity, 10))
-    return Books(auth, cash, equity, entry["id"])
+    setup_invoicing(client, auth, prefix="invoices:")
+    invoice = issued_invoice(client, auth)
+    return Books(auth, cash, equity, entry["id"], invoice["id"])
 
 
 def journal_body(b: Books) -> dict[str, Any]:
@@ -72,6 +77,18 @@ def journal_body(b: Books) -> dict[str, Any]:
         "source_id": "order-1",
         "metadata": {"key": "value"},
     }
+
+
+# Every field of an invoice line, with a discount as a percentage (an amount would clash).
+INVOICE_LINE = {
+    "description": "Goods",
+    "unit": "pcs",
+    "quantity": "1",
+    "unit_price_minor": 1_000,
+    "tax_code": "VAT15",
+    "discount_minor": 0,
+    "discount_percent": "0",
+}
 
 
 # A valid body of every write, with every field of its schema present (None: no body).
@@ -92,14 +109,37 @@ BODIES: dict[str, Callable[[Books], dict[str, Any] | None]] = {
     },
     "/v1/journal/{entry_id}/reverse": lambda _: {"memo": "undo", "effective_date": "2024-01-03"},
     "/v1/checkpoints": lambda _: None,
+    "/v1/invoices": lambda _: draft_body(
+        INVOICE_LINE,
+        customer={**BUYER, "tin": "123456789012"},
+        seller={**SELLER, "tin": "210987654321"},
+        due_date="2025-10-01",
+        payment_terms="30 days",
+        destination="Dhaka",
+        prices_include_tax=False,
+        replaces=None,
+    ),
+    "/v1/invoices/{invoice_id}/issue": lambda _: None,
+    "/v1/invoices/{invoice_id}/void": lambda _: None,
+    "/v1/invoices/{invoice_id}/write-off": lambda _: None,
+    "/v1/invoices/{invoice_id}/discard": lambda _: None,
+    "/v1/invoices/{invoice_id}/payments": lambda b: {
+        "amount_minor": 1,
+        "received_on": "2025-09-02",
+        "payment_id": f"p-{uuid.uuid4().hex}",
+        "cash_account_id": None,
+    },
+    "/v1/invoices/{invoice_id}/credit-notes": lambda _: {"reason": "r", "lines": [INVOICE_LINE]},
+    "/v1/invoices/{invoice_id}/debit-notes": lambda _: {"reason": "r", "lines": [INVOICE_LINE]},
 }
 
 
 def url_of(path: str, b: Books) -> str:
-    return path.format(account_id=b.cash, entry_id=b.entry)
+    return path.format(account_id=b.cash, entry_id=b.entry, invoice_id=b.invoice)
 
 
 STATE_URLS = {
+    "invoices": "/v1/invoices",
     "entries": "/v1/journal",
     "accounts": "/v1/accounts",
     "trial_balance": "/v1/trial-balance",
@@ -120,7 +160,7 @@ def everything(client: TestClient, b: Books, *parts: str) -> dict[str, Any]:
 
 
 # A field attack can only write an entry or an account.
-ROWS = ("entries", "accounts")
+ROWS = ("entries", "accounts", "invoices")
 
 
 def still_serving(client: TestClient, b: Books) -> None:
@@ -140,7 +180,8 @@ def body_fields(body: object, prefix: str = "") -> set[str]:
             if name == "metadata":
                 found |= {f"{prefix}metadata{{}}", f"{prefix}metadata{{}}="}
             else:
-                found |= body_fields(value, f"{prefix}{name}")
+                dot = "." if prefix and not prefix.endswith(".") else ""
+                found |= body_fields(value, f"{prefix}{dot}{name}")
         return found
     if isinstance(body, list):
         return body_fields(body[0], f"{prefix}[].")
@@ -177,6 +218,8 @@ def replaced(body: Any, field: str, value: object) -> Any:
         return {**body, head[:-3]: {"key": value}}
     if head.endswith("{}"):
         return {**body, head[:-2]: {str(value): "value"}}
+    if rest:  # a field of a nested object (an invoice's customer)
+        return {**body, head: replaced(body[head], rest, value)}
     return {**body, head: value}
 
 
@@ -197,7 +240,7 @@ def created_object(client: TestClient, b: Books, path: str, response: Response) 
     body = response.json()
     if path == "/v1/journal/batch":
         body = body["results"][0]["entry"]
-    kind = "accounts" if path.startswith("/v1/accounts") else "journal"
+    kind = path.split("/")[2]  # accounts, journal or invoices
     return get_json(client, f"/v1/{kind}/{body['id']}", b.auth)
 
 
@@ -270,7 +313,7 @@ def test_hostile_value_in_a_field_is_refused_or_stored_verbatim(
 def fresh_entry(client: TestClient, b: Books) -> Books:
     """An entry not reversed yet, for the next reversal attempt."""
     entry = post_entry(client, b.auth, pair(b.cash, b.equity, 1))
-    return Books(b.auth, b.cash, b.equity, entry["id"])
+    return Books(b.auth, b.cash, b.equity, entry["id"], b.invoice)
 
 
 def json_write(b: Books, content_type: str = "application/json") -> dict[str, str]:

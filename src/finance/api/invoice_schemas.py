@@ -26,6 +26,7 @@ from finance.domain.invoicing.invoice import (
     Note,
     NoteKind,
     Party,
+    PaymentRecorded,
     PaymentStatus,
 )
 from finance.domain.invoicing.postings import InvoiceAccounts
@@ -243,6 +244,24 @@ class NoteOut(BaseModel):
         )
 
 
+class PaymentOut(BaseModel):
+    payment_id: str
+    amount_minor: int
+    received_on: date
+    recorded_at: datetime
+    entry_id: UUID
+
+    @classmethod
+    def of(cls, payment: PaymentRecorded) -> PaymentOut:
+        return cls(
+            payment_id=payment.payment_id,
+            amount_minor=payment.amount_minor,
+            received_on=payment.received_on,
+            recorded_at=payment.at,
+            entry_id=payment.entry_id,
+        )
+
+
 class InvoiceOut(BaseModel):
     id: UUID
     version: int
@@ -277,6 +296,7 @@ class InvoiceOut(BaseModel):
     due_minor: int
     refund_minor: int
     notes: list[NoteOut]
+    payments: list[PaymentOut]
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceOut:
@@ -321,6 +341,7 @@ class InvoiceOut(BaseModel):
             due_minor=invoice.due_minor,
             refund_minor=invoice.refund_minor,
             notes=[NoteOut.of(note) for note in invoice.notes],
+            payments=[PaymentOut.of(payment) for payment in invoice.payments],
         )
 
 

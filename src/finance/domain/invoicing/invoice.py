@@ -266,6 +266,7 @@ class Invoice:
     credit_note_number: str | None = None
     voided_at: datetime | None = None
     notes: tuple[Note, ...] = ()
+    payments: tuple[PaymentRecorded, ...] = ()
 
     @property
     def total_minor(self) -> int:
@@ -373,6 +374,7 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 recovered_minor=invoice.recovered_minor + share.recovery_minor,
                 credit_minor=invoice.credit_minor + share.credit_minor,
                 payment_ids=invoice.payment_ids | {payment_id},
+                payments=(*invoice.payments, event),
             )
             if paid.settled and paid.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
                 return replace(paid, status=InvoiceStatus.PAID)
