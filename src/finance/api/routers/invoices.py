@@ -234,52 +234,38 @@ def _step(
     return idempotent_write(request, app, caller, idempotency_key, {"if_match": version}, operation)
 
 
-@router.post("/v1/invoices/{invoice_id}/issue", response_model=InvoiceOut)
-def issue_invoice(
-    request: Request,
-    invoice_id: UUID,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    return _step(request, app, caller, invoice_id, idempotency_key, if_match, invoicing.issue)
+def _add_step_route(action: str, step: Step, summary: str) -> None:
+    """POST /v1/invoices/{invoice_id}/<action>: a state change with no body."""
+
+    def endpoint(
+        request: Request,
+        invoice_id: UUID,
+        app: ContainerDep,
+        caller: Accountant,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+    ) -> Response:
+        return _step(request, app, caller, invoice_id, idempotency_key, if_match, step)
+
+    name = f"{action.replace('-', '_')}_invoice"
+    endpoint.__name__ = name
+    router.add_api_route(
+        f"/v1/invoices/{{invoice_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        response_model=InvoiceOut,
+        name=name,
+        summary=summary,
+    )
 
 
-@router.post("/v1/invoices/{invoice_id}/void", response_model=InvoiceOut)
-def void_invoice(
-    request: Request,
-    invoice_id: UUID,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    return _step(request, app, caller, invoice_id, idempotency_key, if_match, invoicing.void)
-
-
-@router.post("/v1/invoices/{invoice_id}/write-off", response_model=InvoiceOut)
-def write_off_invoice(
-    request: Request,
-    invoice_id: UUID,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    return _step(request, app, caller, invoice_id, idempotency_key, if_match, invoicing.write_off)
-
-
-@router.post("/v1/invoices/{invoice_id}/discard", response_model=InvoiceOut)
-def discard_invoice(
-    request: Request,
-    invoice_id: UUID,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    return _step(request, app, caller, invoice_id, idempotency_key, if_match, invoicing.discard)
+for _action, _step_of, _summary in (
+    ("issue", invoicing.issue, "Number the invoice, freeze its figures, post its receivable"),
+    ("void", invoicing.void, "Reverse an issued invoice and issue its credit note"),
+    ("write-off", invoicing.write_off, "Write what is outstanding off as bad debt"),
+    ("discard", invoicing.discard, "Discard a draft (no number, nothing posted)"),
+):
+    _add_step_route(_action, _step_of, _summary)
 
 
 @router.post("/v1/invoices/{invoice_id}/payments", response_model=InvoiceOut)
