@@ -266,6 +266,22 @@ def test_the_generic_pdf_has_no_mushak_heading() -> None:
     assert_worked_example(text)
 
 
+def test_a_long_invoice_wraps_and_repeats_its_headings_on_each_page() -> None:
+    words = " ".join(f"part-{n}" for n in range(40))  # several lines in its column
+    lines = [replace(SERVICE, description=f"Item {n} {words}") for n in range(1, 41)]
+    document = tax_invoice(issued(*lines).invoice)
+    content = render_tax_invoice(document)
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages]
+    assert len(pages) > 2
+    assert all("SL Description Unit Quantity" in page for page in pages)
+    text = " ".join(pages)
+    for n in range(1, 41):
+        assert f"Item {n} part-0" in text
+    assert "part-39" in text
+    assert document.totals.total == bdt(40 * 575)
+    assert "Total 200.00 0.00 200.00 0.00 30.00 230.00" in text
+
+
 def test_the_same_invoice_renders_to_the_same_bytes() -> None:
     invoice = issued().invoice
     first = render_tax_invoice(tax_invoice(invoice))
