@@ -9,7 +9,9 @@ invoice and an invoice that was not voided has no credit note: 409 with the code
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, Protocol, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Query
@@ -45,17 +47,33 @@ _TAX_INVOICE_JSON = TypeAdapter(TaxInvoiceDocument)
 _NOTE_JSON = TypeAdapter(NoteDocument)
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 _BASE = "/v1/invoices/{invoice_id}"
+_MUSHAK_63, _MUSHAK_67 = "mushak-6.3", "mushak-6.7"
 
 
-def _load(app: ContainerDep, caller: Viewer, invoice_id: UUID) -> Invoice:
-    return app.store(caller.tenant_id, lambda tx: invoicing.load(tx, invoice_id, None))
+class _Numbered(Protocol):
+    @property
+    def number(self) -> str: ...
 
 
-def _document(content: bytes, media_type: str, name: str, number: str) -> Response:
+Document = TypeVar("Document", bound=_Numbered)
+_JSON, _PDF_TYPE = "application/json", "application/pdf"
+
+
+def _respond(
+    app: ContainerDep,
+    caller: Viewer,
+    invoice_id: UUID,
+    build: Callable[[Invoice], Document],
+    encode: Callable[[Document], bytes],
+    media_type: str,
+    name: str,
+) -> Response:
+    invoice = app.store(caller.tenant_id, lambda tx: invoicing.load(tx, invoice_id, None))
+    document = build(invoice)
     # Invoice numbers carry slashes (DHK/2025-26/000001): not in a file name.
-    filename = f"{name}-{_UNSAFE_FILENAME.sub('-', number)}.{media_type.split('/')[1]}"
+    filename = f"{name}-{_UNSAFE_FILENAME.sub('-', document.number)}.{media_type.split('/')[1]}"
     return Response(
-        content=content,
+        content=encode(document),
         media_type=media_type,
         headers={"Content-Disposition": f'inline; filename="{filename}"'},
     )
@@ -66,17 +84,16 @@ def mushak_63(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
     """The Mushak-6.3 tax invoice of an issued invoice."""
-    document = tax_invoice(_load(app, caller, invoice_id), signatory=signatory)
-    content = _TAX_INVOICE_JSON.dump_json(document)
-    return _document(content, "application/json", "mushak-6.3", document.number)
+    build = partial(tax_invoice, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, _TAX_INVOICE_JSON.dump_json, _JSON, _MUSHAK_63)
 
 
 @router.get(f"{_BASE}/documents/mushak-6.3.pdf", response_class=Response, responses=_PDF)
 def mushak_63_pdf(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
-    document = tax_invoice(_load(app, caller, invoice_id), signatory=signatory)
-    return _document(render_tax_invoice(document), "application/pdf", "mushak-6.3", document.number)
+    build = partial(tax_invoice, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, render_tax_invoice, _PDF_TYPE, _MUSHAK_63)
 
 
 @router.get(f"{_BASE}/documents/mushak-6.7", response_model=NoteDocument)
@@ -84,17 +101,16 @@ def mushak_67(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
     """The Mushak-6.7 credit note of a voided invoice, for its full amount."""
-    document = credit_note_of_void(_load(app, caller, invoice_id), signatory=signatory)
-    content = _NOTE_JSON.dump_json(document)
-    return _document(content, "application/json", "mushak-6.7", document.number)
+    build = partial(credit_note_of_void, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, _NOTE_JSON.dump_json, _JSON, _MUSHAK_67)
 
 
 @router.get(f"{_BASE}/documents/mushak-6.7.pdf", response_class=Response, responses=_PDF)
 def mushak_67_pdf(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
-    document = credit_note_of_void(_load(app, caller, invoice_id), signatory=signatory)
-    return _document(render_note(document), "application/pdf", "mushak-6.7", document.number)
+    build = partial(credit_note_of_void, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, render_note, _PDF_TYPE, _MUSHAK_67)
 
 
 @router.get(f"{_BASE}/pdf", response_class=Response, responses=_PDF)
@@ -103,5 +119,5 @@ def invoice_pdf(
 ) -> Response:
     """A generic invoice (no Mushak heading, the same figures), for tenants outside Bangladesh
     VAT."""
-    document = tax_invoice(_load(app, caller, invoice_id), signatory=signatory, generic=True)
-    return _document(render_tax_invoice(document), "application/pdf", "invoice", document.number)
+    build = partial(tax_invoice, signatory=signatory, generic=True)
+    return _respond(app, caller, invoice_id, build, render_tax_invoice, _PDF_TYPE, "invoice")
