@@ -282,6 +282,22 @@ def test_a_long_invoice_wraps_and_repeats_its_headings_on_each_page() -> None:
     assert "Total 200.00 0.00 200.00 0.00 30.00 230.00" in text
 
 
+def test_a_long_address_pushes_what_follows_below_it() -> None:
+    seller = replace(SELLER, address="House 12, Road 34, Gulshan Avenue, Dhaka 1212, " * 3)
+    book = issued(GOODS, header=Header(BUYER, seller, "DHK", "BDT"))
+    content = render_tax_invoice(tax_invoice(book.invoice))
+    heights: dict[str, float] = {}  # the baseline of each text, up the page
+
+    def seen(text: str, _cm: object, matrix: list[float], *_: object) -> None:
+        heights.setdefault(text.strip(), matrix[5])
+
+    PdfReader(io.BytesIO(content)).pages[0].extract_text(visitor_text=seen)
+    address_lines = [y for text, y in heights.items() if "Gulshan" in text]
+    assert len(address_lines) > 1  # wrapped
+    assert heights["Seller BIN:"] < min(address_lines)
+    assert heights["Invoice No.:"] < heights["Seller BIN:"] < heights["Buyer BIN:"]
+
+
 def test_the_same_invoice_renders_to_the_same_bytes() -> None:
     invoice = issued().invoice
     first = render_tax_invoice(tax_invoice(invoice))

@@ -111,7 +111,7 @@ def _heading(pdf: FPDF, form: DocumentForm, title: str, *, mushak: bool) -> None
 def _parties(pdf: FPDF, seller: PartyBlock, buyer: PartyBlock, *, mushak: bool) -> None:
     seller_label, buyer_label = ("Seller", "Buyer") if mushak else ("From", "Bill to")
     half = (pdf.w - 2 * _MARGIN_MM) / 2
-    top = pdf.get_y()
+    top = bottom = pdf.get_y()
     for column, (label, party) in enumerate(((seller_label, seller), (buyer_label, buyer))):
         pdf.set_xy(_MARGIN_MM + column * half, top)
         # The Mushak form names each field of each party; a generic invoice heads each block.
@@ -125,7 +125,8 @@ def _parties(pdf: FPDF, seller: PartyBlock, buyer: PartyBlock, *, mushak: bool) 
         for name, value in rows:
             pdf.set_x(_MARGIN_MM + column * half)
             _labelled(pdf, name, value, half)
-    pdf.set_xy(_MARGIN_MM, max(pdf.get_y(), top) + 2)
+        bottom = max(bottom, pdf.get_y())  # the taller of the two blocks
+    pdf.set_xy(_MARGIN_MM, bottom + 2)
 
 
 def _facts(pdf: FPDF, facts: Sequence[tuple[str, str]]) -> None:
@@ -139,7 +140,8 @@ def _labelled(pdf: FPDF, name: str, value: str, width: float) -> None:
     pdf.set_font(_FONT, style="B", size=9)
     pdf.cell(label_mm, 5, latin1(f"{name}:"))
     pdf.set_font(_FONT, size=9)
-    pdf.multi_cell(width - label_mm, 5, latin1(value), new_x="LMARGIN", new_y="NEXT")
+    # Left-aligned, and short of the next column by a gap (multi_cell justifies by default).
+    pdf.multi_cell(width - label_mm - 4, 5, latin1(value), align="L", new_x="LMARGIN", new_y="NEXT")
 
 
 def _line_table(pdf: FPDF, lines: Sequence[DocumentLine], totals: Totals) -> None:
