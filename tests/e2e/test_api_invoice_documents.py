@@ -14,7 +14,8 @@ from tests.unit.test_invoice_documents import FIGURES_OF_LINES, pdf_text
 
 NUMBER = "DHK/2025-26/000001"
 DOCUMENTS = ("documents/mushak-6.3", "documents/mushak-6.3.pdf", "documents/mushak-6.7",
-             "documents/mushak-6.7.pdf", "pdf")  # fmt: skip
+             "documents/mushak-6.7.pdf", "documents/notes/1", "documents/notes/1.pdf",
+             "pdf")  # fmt: skip
 
 
 def created(client: TestClient, auth: dict[str, str], body: dict[str, Any]) -> str:
@@ -87,6 +88,37 @@ def test_the_documents_of_an_invoice_issued_then_voided(
 
 
 @pytest.mark.usefixtures("invoice_books")
+def test_the_documents_of_credit_and_debit_notes(client: TestClient, auth: dict[str, str]) -> None:
+    url = issued(client, auth, draft_body(GOODS))
+    returned = {**GOODS, "quantity": "1", "discount_percent": None, "description": "Returned"}
+    for kind, reason in (("credit", "one returned"), ("debit", "freight")):
+        body = {"reason": reason, "lines": [returned]}
+        response = client.post(f"{url}/{kind}-notes", json=body, headers=writing(auth))
+        assert response.status_code == 201, response.text
+    numbers = [n["number"] for n in get_json(client, url, auth)["notes"]]
+    credit = get_json(client, f"{url}/documents/notes/1", auth)
+    assert (credit["form"], credit["kind"], credit["number"]) == (
+        "Mushak-6.7",
+        "credit",
+        numbers[0],
+    )
+    assert credit["totals"]["total"] == {"minor": 138_000, "text": "1380.00"}
+    debit = client.get(f"{url}/documents/notes/2.pdf", headers=auth)
+    assert debit.status_code == 200, debit.text
+    assert debit.headers["content-type"] == "application/pdf"
+    text = pdf_text(debit.content)
+    assert "Form Mushak-6.8" in text
+    assert f"Debit Note No.: {numbers[1]}" in text
+    assert f"Related tax invoice No.: {NUMBER}" in text
+    assert "Reason: freight" in text
+    assert "1 Returned pcs 1 1000.00 1000.00 0.00 1000.00 20% 200.00 15% 180.00 1380.00" in text
+    assert "Amounts added in BDT." in text
+    assert_problem(client.get(f"{url}/documents/notes/3", headers=auth), 404, "invoice_not_found")
+    assert_problem(client.get(f"{url}/documents/notes/0.pdf", headers=auth), 422,
+                   "validation_failed")  # fmt: skip
+
+
+@pytest.mark.usefixtures("invoice_books")
 def test_a_draft_or_discarded_invoice_has_no_documents(
     client: TestClient, auth: dict[str, str]
 ) -> None:
@@ -128,7 +160,8 @@ def test_a_customer_named_in_bangla_gets_a_pdf(client: TestClient, auth: dict[st
 
 def test_the_openapi_declares_the_pdfs(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("documents/mushak-6.3.pdf", "documents/mushak-6.7.pdf", "pdf"):
+    for path in ("documents/mushak-6.3.pdf", "documents/mushak-6.7.pdf", "documents/notes/"
+                 "{position}.pdf", "pdf"):  # fmt: skip
         content = paths[f"/v1/invoices/{{invoice_id}}/{path}"]["get"]["responses"]["200"]["content"]
         assert list(content) == ["application/pdf"]
     json_content = paths["/v1/invoices/{invoice_id}/documents/mushak-6.3"]["get"]["responses"]

@@ -20,14 +20,14 @@ from finance.domain.invoicing.documents import (
     DocumentForm,
     DocumentLine,
     Money,
-    NoteKind,
     Rate,
     credit_note_of_void,
+    issued_note,
     note,
     tax_invoice,
 )
 from finance.domain.invoicing.figures import line_figures
-from finance.domain.invoicing.invoice import Header, Invoice, InvoiceLine, Party
+from finance.domain.invoicing.invoice import Header, Invoice, InvoiceLine, NoteKind, Party
 from finance.domain.invoicing.tax import Levy, Supply, TaxCode, TaxRate
 from tests.invoicing import AT, BUYER, CODES, SELLER, Book
 from tests.unit.test_invoice import GOODS, SERVICE
@@ -214,6 +214,32 @@ def test_a_partial_debit_note_is_the_same_document_with_its_own_lines() -> None:
     with pytest.raises(InvariantViolation):
         note(invoice, kind=NoteKind.CREDIT, number="CN/1", issued_at=AT, reason="-",
              adjustments=[])  # fmt: skip
+
+
+def test_an_issued_note_is_printed_with_its_own_lines() -> None:
+    book = issued()
+    one_piece = replace(GOODS, quantity=Decimal(1))  # 10 % off, like the invoice's line
+    noted = book.do(
+        inv.issue_note(
+            book.invoice, NoteKind.CREDIT, number="CN/DHK/2025-26/000002", lines=(one_piece,),
+            reason="One piece returned", tax_codes=CODES, entry_id=uuid.uuid4(), at=AT,
+        )
+    )  # fmt: skip
+    document = issued_note(noted, 1, signatory="Rahim Uddin")
+    assert (document.form, document.kind, document.number) == (
+        DocumentForm.CREDIT_NOTE, NoteKind.CREDIT, "CN/DHK/2025-26/000002",
+    )  # fmt: skip
+    assert (document.reason, document.related_invoice_number) == ("One piece returned", NUMBER)
+    (line,) = document.lines
+    assert (line.quantity, line.value, line.sd, line.vat) == ("1", bdt(90_000), bdt(18_000),
+                                                               bdt(16_200))  # fmt: skip
+    assert document.totals.total == bdt(124_200)
+    with pytest.raises(LedgerRejection) as missing:
+        issued_note(noted, 2)
+    assert missing.value.code is RejectCode.INVOICE_NOT_FOUND
+    text = pdf_text(render_note(document))
+    assert "Credit Note No.: CN/DHK/2025-26/000002" in text
+    assert "1 Goods pcs 1 1000.00 1000.00 100.00 900.00 20% 180.00 15% 162.00 1242.00" in text
 
 
 # PDFs -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Annotated, Any, Protocol, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
@@ -24,8 +24,10 @@ from finance.domain.invoicing.documents import (
     NoteDocument,
     TaxInvoiceDocument,
     credit_note_of_void,
+    issued_note,
     tax_invoice,
 )
+from finance.domain.invoicing.figures import LINES_PER_INVOICE_MAX
 from finance.domain.invoicing.invoice import Invoice
 from finance.services import invoicing
 
@@ -40,6 +42,7 @@ Signatory = Annotated[
         description="The authorised person who signs for the seller (default: the seller)",
     ),
 ]
+NotePosition = Annotated[int, Path(ge=1, le=LINES_PER_INVOICE_MAX)]
 _PDF: dict[int | str, dict[str, Any]] = {
     200: {"description": "The document as PDF", "content": {"application/pdf": {}}}
 }
@@ -111,6 +114,33 @@ def mushak_67_pdf(
 ) -> Response:
     build = partial(credit_note_of_void, signatory=signatory)
     return _respond(app, caller, invoice_id, build, render_note, _PDF_TYPE, _MUSHAK_67)
+
+
+# The PDF route first: "2.pdf" would otherwise reach the JSON route as a position, and fail.
+@router.get(f"{_BASE}/documents/notes/{{position}}.pdf", response_class=Response, responses=_PDF)
+def note_pdf(
+    invoice_id: UUID,
+    position: NotePosition,
+    app: ContainerDep,
+    caller: Viewer,
+    signatory: Signatory = None,
+) -> Response:
+    build = partial(issued_note, position=position, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, render_note, _PDF_TYPE, "note")
+
+
+@router.get(f"{_BASE}/documents/notes/{{position}}", response_model=NoteDocument)
+def note_json(
+    invoice_id: UUID,
+    position: NotePosition,
+    app: ContainerDep,
+    caller: Viewer,
+    signatory: Signatory = None,
+) -> Response:
+    """The Mushak-6.7 (credit) or 6.8 (debit) note issued `position`-th on this invoice (from 1,
+    the order of the invoice's `notes`)."""
+    build = partial(issued_note, position=position, signatory=signatory)
+    return _respond(app, caller, invoice_id, build, _NOTE_JSON.dump_json, _JSON, "note")
 
 
 @router.get(f"{_BASE}/pdf", response_class=Response, responses=_PDF)

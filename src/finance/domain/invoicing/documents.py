@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from finance.domain.errors import InvariantViolation
+from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.invoicing.figures import InvoiceFigures, LineFigures
 from finance.domain.invoicing.invoice import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    NoteKind,
     Party,
     _require,  # the one place that names a refused state by its code (invoice_is_draft...)
 )
@@ -43,13 +44,7 @@ class DocumentForm(enum.StrEnum):
     GENERIC = "invoice"
 
 
-class NoteKind(enum.StrEnum):
-    CREDIT = "credit"  # reduces what the related invoice charged
-    DEBIT = "debit"  # adds to it
-
-    @property
-    def form(self) -> DocumentForm:
-        return DocumentForm.CREDIT_NOTE if self is NoteKind.CREDIT else DocumentForm.DEBIT_NOTE
+_NOTE_FORMS = {NoteKind.CREDIT: DocumentForm.CREDIT_NOTE, NoteKind.DEBIT: DocumentForm.DEBIT_NOTE}
 
 
 _TITLES = {
@@ -257,6 +252,31 @@ def credit_note_of_void(invoice: Invoice, *, signatory: str | None = None) -> No
     )
 
 
+def issued_note(invoice: Invoice, position: int, *, signatory: str | None = None) -> NoteDocument:
+    """The document of the invoice's `position`-th credit or debit note (from 1, in the order
+    they were issued): Mushak-6.7 or 6.8 with the note's own lines and figures."""
+    _require(invoice, *_ISSUED)  # a draft's refusal names its state, not a missing note
+    if not 1 <= position <= len(invoice.notes):
+        raise LedgerRejection(
+            RejectCode.INVOICE_NOT_FOUND,
+            f"invoice {invoice.id} has no note {position} (it has {len(invoice.notes)})",
+        )
+    issued = invoice.notes[position - 1]
+    adjustments = [
+        Adjustment(line, line_figures)
+        for line, line_figures in zip(issued.lines, issued.figures.lines, strict=True)
+    ]
+    return note(
+        invoice,
+        kind=issued.kind,
+        number=issued.number,
+        issued_at=issued.at,
+        reason=issued.reason,
+        adjustments=adjustments,
+        signatory=signatory,
+    )
+
+
 def note(
     invoice: Invoice,
     *,
@@ -279,9 +299,9 @@ def note(
         _line(i, (a.line, a.figures), currency) for i, a in enumerate(adjustments, start=1)
     )
     return NoteDocument(
-        form=kind.form,
+        form=_NOTE_FORMS[kind],
         kind=kind,
-        title=_TITLES[kind.form],
+        title=_TITLES[_NOTE_FORMS[kind]],
         invoice_id=str(invoice.id),
         number=number,
         issued_at=issued_at,
