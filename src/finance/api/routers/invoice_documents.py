@@ -42,6 +42,7 @@ Signatory = Annotated[
         description="The authorised person who signs for the seller (default: the seller)",
     ),
 ]
+# Only a bound on the path parameter; a position past the invoice's notes is a 404 anyway.
 NotePosition = Annotated[int, Path(ge=1, le=LINES_PER_INVOICE_MAX)]
 _PDF: dict[int | str, dict[str, Any]] = {
     200: {"description": "The document as PDF", "content": {"application/pdf": {}}}
