@@ -44,8 +44,13 @@ Signatory = Annotated[
 ]
 # Only a bound on the path parameter; a position past the invoice's notes is a 404 anyway.
 NotePosition = Annotated[int, Path(ge=1, le=LINES_PER_INVOICE_MAX)]
+# A draft, a discarded invoice, or (for a credit note) one not voided has no such document.
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The invoice's state has no such document (invoice_is_draft...)"}
+}
 _PDF: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The document as PDF", "content": {"application/pdf": {}}}
+    200: {"description": "The document as PDF", "content": {"application/pdf": {}}},
+    **_CONFLICT,
 }
 _TAX_INVOICE_JSON = TypeAdapter(TaxInvoiceDocument)
 _NOTE_JSON = TypeAdapter(NoteDocument)
@@ -83,7 +88,7 @@ def _respond(
     )
 
 
-@router.get(f"{_BASE}/documents/mushak-6.3", response_model=TaxInvoiceDocument)
+@router.get(f"{_BASE}/documents/mushak-6.3", response_model=TaxInvoiceDocument, responses=_CONFLICT)
 def mushak_63(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
@@ -100,7 +105,7 @@ def mushak_63_pdf(
     return _respond(app, caller, invoice_id, build, render_tax_invoice, _PDF_TYPE, _MUSHAK_63)
 
 
-@router.get(f"{_BASE}/documents/mushak-6.7", response_model=NoteDocument)
+@router.get(f"{_BASE}/documents/mushak-6.7", response_model=NoteDocument, responses=_CONFLICT)
 def mushak_67(
     invoice_id: UUID, app: ContainerDep, caller: Viewer, signatory: Signatory = None
 ) -> Response:
@@ -130,7 +135,9 @@ def note_pdf(
     return _respond(app, caller, invoice_id, build, render_note, _PDF_TYPE, "note")
 
 
-@router.get(f"{_BASE}/documents/notes/{{position}}", response_model=NoteDocument)
+@router.get(
+    f"{_BASE}/documents/notes/{{position}}", response_model=NoteDocument, responses=_CONFLICT
+)
 def note_json(
     invoice_id: UUID,
     position: NotePosition,
