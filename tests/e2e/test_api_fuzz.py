@@ -38,7 +38,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from finance.adapters.postgres.ledger_store import PostgresLedgerStore
-from finance.api.routers import accounts, health, invoices, journal, proofs, reports
+from finance.api.routers import (
+    accounts,
+    health,
+    invoice_documents,
+    invoices,
+    journal,
+    proofs,
+    reports,
+)
 from finance.auth.tokens import Role, TokenIssuer
 from finance.proofs.strict_json import JSON_INT_MAX
 from tests.conftest import bearer, tenant_with_token
@@ -67,6 +75,7 @@ ROUTERS = (
     health.router,
     invoices.router,
     reports.router,
+    invoice_documents.router,
 )
 OPERATIONS = sorted(
     (method, route.path)

@@ -17,7 +17,15 @@ from finance import __version__, limits
 from finance.api import openapi, problems
 from finance.api.guards import RequestGuard
 from finance.api.ratelimit import RateLimiter
-from finance.api.routers import accounts, health, invoices, journal, proofs, reports
+from finance.api.routers import (
+    accounts,
+    health,
+    invoice_documents,
+    invoices,
+    journal,
+    proofs,
+    reports,
+)
 from finance.bootstrap import Container
 from finance.config import WriteMode
 from finance.observability import REQUEST_SECONDS, REQUESTS
@@ -66,6 +74,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(proofs.router)
     app.include_router(invoices.router)
     app.include_router(reports.router)
+    app.include_router(invoice_documents.router)
     app.add_middleware(
         RequestGuard,
         read_only=container.settings.write_mode is WriteMode.READONLY,
