@@ -220,6 +220,13 @@ def by_invoice_id(method: str, suffix: str, body: dict[str, Any] | None = None) 
 
 
 NOTE = {"reason": "probe", "lines": [SERVICE]}
+DOCUMENTS = (
+    "/pdf",
+    "/documents/mushak-6.3",
+    "/documents/mushak-6.3.pdf",
+    "/documents/mushak-6.7",
+    "/documents/mushak-6.7.pdf",
+)
 PAYMENT = {"amount_minor": 100, "received_on": "2025-09-02"}
 
 
@@ -442,6 +449,16 @@ PROBES: dict[tuple[str, str], Probe] = {
         "POST", "/credit-notes", NOTE
     ),
     ("POST", "/v1/invoices/{invoice_id}/debit-notes"): by_invoice_id("POST", "/debit-notes", NOTE),
+    **{
+        ("GET", f"/v1/invoices/{{invoice_id}}{suffix}"): by_invoice_id("GET", suffix)
+        for suffix in DOCUMENTS
+    },
+    ("GET", "/v1/invoices/{invoice_id}/documents/notes/{position}"): by_invoice_id(
+        "GET", "/documents/notes/1"
+    ),
+    ("GET", "/v1/invoices/{invoice_id}/documents/notes/{position}.pdf"): by_invoice_id(
+        "GET", "/documents/notes/1.pdf"
+    ),
     ("GET", "/v1/tax-codes"): list_tax_codes,
     ("GET", "/v1/tax-codes/{code}"): their_tax_code,
     ("PUT", "/v1/tax-codes/{code}"): define_their_tax_code,
