@@ -27,7 +27,7 @@ from finance.domain.invoicing.invoice import (
     InvoiceStatus,
     NoteKind,
     Party,
-    _require,  # the one place that names a refused state by its code (invoice_is_draft...)
+    require_status,  # names a refused state by its code (invoice_is_draft...)
 )
 from finance.domain.invoicing.tax import Levy
 from finance.domain.money import format_minor
@@ -201,7 +201,7 @@ def tax_invoice(
 ) -> TaxInvoiceDocument:
     """The tax invoice of an issued invoice; a draft or a discarded one is refused with the
     code of its state (`invoice_is_draft`, `invoice_is_discarded`)."""
-    _require(invoice, *_ISSUED)
+    require_status(invoice, *_ISSUED)
     figures = _issued_figures(invoice)
     number, issue_date, issued_at = invoice.number, invoice.issue_date, invoice.issued_at
     if number is None or issue_date is None or issued_at is None:
@@ -233,7 +233,7 @@ def tax_invoice(
 
 def credit_note_of_void(invoice: Invoice, *, signatory: str | None = None) -> NoteDocument:
     """The credit note a void issued: every line credited by its full amount."""
-    _require(invoice, InvoiceStatus.VOID)
+    require_status(invoice, InvoiceStatus.VOID)
     figures = _issued_figures(invoice)
     if invoice.credit_note_number is None or invoice.voided_at is None:
         raise InvariantViolation(f"void invoice {invoice.id} has no credit note number or time")
@@ -255,7 +255,7 @@ def credit_note_of_void(invoice: Invoice, *, signatory: str | None = None) -> No
 def issued_note(invoice: Invoice, position: int, *, signatory: str | None = None) -> NoteDocument:
     """The document of the invoice's `position`-th credit or debit note (from 1, in the order
     they were issued): Mushak-6.7 or 6.8 with the note's own lines and figures."""
-    _require(invoice, *_ISSUED)  # a draft's refusal names its state, not a missing note
+    require_status(invoice, *_ISSUED)  # a draft's refusal names its state, not a missing note
     if not 1 <= position <= len(invoice.notes):
         raise LedgerRejection(
             RejectCode.INVOICE_NOT_FOUND,
@@ -289,7 +289,7 @@ def note(
 ) -> NoteDocument:
     """A credit or debit note against an issued invoice for the given adjustments: a void's
     full credit, or later a partial credit or a debit for a price change."""
-    _require(invoice, *_ISSUED)
+    require_status(invoice, *_ISSUED)
     if not adjustments:
         raise InvariantViolation(f"a {kind.value} note of invoice {invoice.id} adjusts nothing")
     if invoice.number is None or invoice.issue_date is None:

@@ -412,14 +412,14 @@ def draft(header: Header, at: datetime) -> list[InvoiceEvent]:
 
 
 def change_header(invoice: Invoice, header: Header, at: datetime) -> list[InvoiceEvent]:
-    _require(invoice, InvoiceStatus.DRAFT)
+    require_status(invoice, InvoiceStatus.DRAFT)
     return [HeaderChanged(header, at)]
 
 
 def add_line(
     invoice: Invoice, line: InvoiceLine, tax_codes: dict[str, TaxCode], at: datetime
 ) -> list[InvoiceEvent]:
-    _require(invoice, InvoiceStatus.DRAFT)
+    require_status(invoice, InvoiceStatus.DRAFT)
     if len(invoice.lines) >= LINES_PER_INVOICE_MAX:
         raise _invalid(f"an invoice has at most {LINES_PER_INVOICE_MAX} lines")
     # Checked now with the code's first rate, so that a bad line is refused when it is typed;
@@ -430,14 +430,14 @@ def add_line(
 
 
 def remove_line(invoice: Invoice, position: int, at: datetime) -> list[InvoiceEvent]:
-    _require(invoice, InvoiceStatus.DRAFT)
+    require_status(invoice, InvoiceStatus.DRAFT)
     if not 0 <= position < len(invoice.lines):
         raise _invalid(f"the draft has no line {position} (it has {len(invoice.lines)})")
     return [LineRemoved(position, at)]
 
 
 def discard(invoice: Invoice, at: datetime) -> list[InvoiceEvent]:
-    _require(invoice, InvoiceStatus.DRAFT)
+    require_status(invoice, InvoiceStatus.DRAFT)
     return [InvoiceDiscarded(at)]
 
 
@@ -481,7 +481,7 @@ def issue(
 ) -> list[InvoiceEvent]:
     """Freeze the figures under the rates in force on the issue date. The number comes from
     the gap-free counter; `entry_id` is the receivable entry the caller will post."""
-    _require(invoice, InvoiceStatus.DRAFT)
+    require_status(invoice, InvoiceStatus.DRAFT)
     if not invoice.lines:
         raise _invalid("an invoice needs at least one line to be issued")
     header = invoice.header
@@ -525,7 +525,7 @@ def record_payment(
 ) -> list[InvoiceEvent]:
     """A payment against an issued invoice; more than is owed is kept as customer credit.
     A payment id seen before is refused here: the caller's idempotency replays it first."""
-    _require(invoice, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE, InvoiceStatus.PAID)
+    require_status(invoice, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE, InvoiceStatus.PAID)
     _required_text(payment_id, "payment id")
     try:
         check_amount_minor(amount_minor)
@@ -547,7 +547,7 @@ def void(
 ) -> list[InvoiceEvent]:
     """Cancel an issued invoice: its receivable entry is reversed and a credit note for the
     full amount issued. Payments already received stay, as customer credit."""
-    _require(invoice, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
+    require_status(invoice, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
     if invoice.notes:
         raise _invalid(
             f"invoice {invoice.id} has credit or debit notes: correct it with another note"
@@ -570,9 +570,9 @@ def issue_note(
     """A credit note on an open or paid invoice, or a debit note on an open one. Its lines are
     taxed at the rates of the invoice's issue date, like the invoice."""
     if kind is NoteKind.CREDIT:
-        _require(invoice, InvoiceStatus.OPEN, InvoiceStatus.PAID)
+        require_status(invoice, InvoiceStatus.OPEN, InvoiceStatus.PAID)
     else:
-        _require(invoice, InvoiceStatus.OPEN)
+        require_status(invoice, InvoiceStatus.OPEN)
     _required_text(reason, "reason")
     if not 1 <= len(lines) <= LINES_PER_INVOICE_MAX:
         raise _invalid(f"a note has 1 to {LINES_PER_INVOICE_MAX} lines")
@@ -604,13 +604,13 @@ def issue_note(
 
 def write_off(invoice: Invoice, *, entry_id: UUID, at: datetime) -> list[InvoiceEvent]:
     """Declare the outstanding amount uncollectible (bad debt)."""
-    _require(invoice, InvoiceStatus.OPEN)
+    require_status(invoice, InvoiceStatus.OPEN)
     if invoice.outstanding_minor == 0:
         raise InvariantViolation(f"open invoice {invoice.id} owes nothing")
     return [InvoiceWrittenOff(invoice.outstanding_minor, entry_id, at)]
 
 
-def _require(invoice: Invoice, *allowed: InvoiceStatus) -> None:
+def require_status(invoice: Invoice, *allowed: InvoiceStatus) -> None:
     if invoice.status not in allowed:
         wanted = " or ".join(status.value for status in allowed)
         raise LedgerRejection(
