@@ -260,7 +260,6 @@ class Invoice:
     written_off_minor: int = 0
     recovered_minor: int = 0  # payments received after a write-off
     credit_minor: int = 0  # payments beyond what was owed: the customer's credit
-    payment_ids: frozenset[str] = frozenset()
     issued_at: datetime | None = None
     # A void's credit note, for the full amount.
     credit_note_number: str | None = None
@@ -365,7 +364,7 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 issue_entry_id=event.entry_id,
                 issued_at=event.at,
             )
-        case PaymentRecorded(payment_id=payment_id, amount_minor=amount):
+        case PaymentRecorded(amount_minor=amount):
             share = invoice.allocate(amount)
             paid = replace(
                 invoice,
@@ -373,7 +372,6 @@ def apply(invoice: Invoice, event: InvoiceEvent) -> Invoice:
                 settled_minor=invoice.settled_minor + share.receivable_minor,
                 recovered_minor=invoice.recovered_minor + share.recovery_minor,
                 credit_minor=invoice.credit_minor + share.credit_minor,
-                payment_ids=invoice.payment_ids | {payment_id},
                 payments=(*invoice.payments, event),
             )
             if paid.settled and paid.status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
@@ -531,7 +529,7 @@ def record_payment(
         check_amount_minor(amount_minor)
     except LedgerRejection as exc:
         raise LedgerRejection(RejectCode.INVALID_PAYMENT, exc.detail) from exc
-    if payment_id in invoice.payment_ids:
+    if any(p.payment_id == payment_id for p in invoice.payments):
         raise LedgerRejection(
             RejectCode.INVALID_PAYMENT, f"payment {payment_id} is already recorded"
         )
