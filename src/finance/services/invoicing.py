@@ -15,13 +15,14 @@ from uuid import UUID
 
 from finance.domain.errors import InvariantViolation, LedgerRejection, RejectCode
 from finance.domain.invoicing import invoice as inv
-from finance.domain.invoicing.fiscal import Series, fiscal_year_of, invoice_number
+from finance.domain.invoicing.fiscal import FiscalYear, Series, fiscal_year_of, invoice_number
 from finance.domain.invoicing.invoice import (
     Header,
     Invoice,
     InvoiceEvent,
     InvoiceLine,
     InvoiceStatus,
+    InvoiceVoided,
     NoteIssued,
     NoteKind,
 )
@@ -151,10 +152,7 @@ def issue(
             at=now,
         )
 
-    decide("-")  # a refused issue must not even lock the counter
-    location = invoice.header.location
-    counter = tx.invoices.next_number(Series.INVOICE, location, year.label)
-    events = decide(invoice_number(location, year, counter))
+    events = _numbered(tx, decide, Series.INVOICE, invoice.header.location, year)
     draft = issue_entry(inv.apply(invoice, events[0]), settings.accounts)
     if draft is not None:
         ledger.post_entry(tx, draft, entry_id, now)
@@ -203,12 +201,13 @@ def void(
     invoice = load(tx, invoice_id, expected_version)
     settings = _settings(tx)
     entry_id = new_id()
-    inv.void(invoice, credit_note_number="-", entry_id=entry_id, at=now)  # refuse early
-    location = invoice.header.location
-    note_year = fiscal_year_of(now.date(), settings.fiscal_year_start)
-    counter = tx.invoices.next_number(Series.CREDIT_NOTE, location, note_year.label)
-    note = invoice_number(location, note_year, counter, Series.CREDIT_NOTE)
-    events = inv.void(invoice, credit_note_number=note, entry_id=entry_id, at=now)
+
+    def decide(number: str) -> list[InvoiceEvent]:
+        return inv.void(invoice, credit_note_number=number, entry_id=entry_id, at=now)
+
+    year = fiscal_year_of(now.date(), settings.fiscal_year_start)
+    events = _numbered(tx, decide, Series.CREDIT_NOTE, invoice.header.location, year)
+    note = _voided(events).credit_note_number
     if invoice.issue_entry_id is not None and invoice.total_minor > 0:
         ledger.reverse_entry(tx, invoice.issue_entry_id, entry_id, now, memo=f"void: {note}")
     settlement = void_settlement_entry(invoice, settings.accounts, now.date())
@@ -240,12 +239,9 @@ def issue_note(
             entry_id=entry_id, at=now,
         )  # fmt: skip
 
-    decide("-")  # a refused note must not take a number
     series = Series.CREDIT_NOTE if kind is NoteKind.CREDIT else Series.DEBIT_NOTE
     year = fiscal_year_of(now.date(), settings.fiscal_year_start)
-    location = invoice.header.location
-    counter = tx.invoices.next_number(series, location, year.label)
-    events = decide(invoice_number(location, year, counter, series))
+    events = _numbered(tx, decide, series, invoice.header.location, year)
     issued = events[0]
     if not isinstance(issued, NoteIssued):
         raise InvariantViolation(f"a note of invoice {invoice_id} decided {issued!r}")
@@ -321,6 +317,27 @@ def _commit(
     tx.invoices.append(invoice_id, 0 if before is None else before.version, events, now)
     tx.invoices.project(invoice, now)
     return invoice
+
+
+def _numbered(
+    tx: LedgerTransaction,
+    decide: Callable[[str], list[InvoiceEvent]],
+    series: Series,
+    location: str,
+    year: FiscalYear,
+) -> list[InvoiceEvent]:
+    """The events `decide` makes under the next number of the series. Decided once without a
+    number first: a refused command must not take (or even lock) a number."""
+    decide("-")
+    counter = tx.invoices.next_number(series, location, year.label)
+    return decide(invoice_number(location, year, counter, series))
+
+
+def _voided(events: list[InvoiceEvent]) -> InvoiceVoided:
+    voided = events[0]
+    if not isinstance(voided, InvoiceVoided):
+        raise InvariantViolation(f"a void decided {voided!r}")
+    return voided
 
 
 def _check_replaced(tx: LedgerTransaction, header: Header) -> None:

@@ -315,29 +315,32 @@ def _note(
     return idempotent_write(request, app, caller, idempotency_key, payload, operation)
 
 
-@router.post("/v1/invoices/{invoice_id}/credit-notes", status_code=201, response_model=InvoiceOut)
-def credit_note(
-    request: Request,
-    invoice_id: UUID,
-    body: NoteIn,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    """Take part of an issued invoice back (Mushak-6.7)."""
-    return _note(request, app, caller, invoice_id, body, NoteKind.CREDIT, idempotency_key, if_match)
+def _add_note_route(action: str, kind: NoteKind, summary: str) -> None:
+    """POST /v1/invoices/{invoice_id}/<action>: a credit or debit note (201)."""
+
+    def endpoint(
+        request: Request,
+        invoice_id: UUID,
+        body: NoteIn,
+        app: ContainerDep,
+        caller: Accountant,
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+    ) -> Response:
+        return _note(request, app, caller, invoice_id, body, kind, idempotency_key, if_match)
+
+    name = f"{kind.value}_note"
+    endpoint.__name__ = name
+    router.add_api_route(
+        f"/v1/invoices/{{invoice_id}}/{action}",
+        endpoint,
+        methods=["POST"],
+        status_code=201,
+        response_model=InvoiceOut,
+        name=name,
+        summary=summary,
+    )
 
 
-@router.post("/v1/invoices/{invoice_id}/debit-notes", status_code=201, response_model=InvoiceOut)
-def debit_note(
-    request: Request,
-    invoice_id: UUID,
-    body: NoteIn,
-    app: ContainerDep,
-    caller: Accountant,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
-    """Add to an open invoice (Mushak-6.8)."""
-    return _note(request, app, caller, invoice_id, body, NoteKind.DEBIT, idempotency_key, if_match)
+_add_note_route("credit-notes", NoteKind.CREDIT, "Take part of an issued invoice back (Mushak-6.7)")
+_add_note_route("debit-notes", NoteKind.DEBIT, "Add to an open invoice (Mushak-6.8)")
