@@ -32,6 +32,8 @@ def test_an_invoice_through_its_life(
     )
     assert edited.status_code == 200, edited.text
     version = edited.json()["version"]
+    malformed = client.post(f"{url}/issue", headers={**writing(auth), "If-Match": '"two"'})
+    assert_problem(malformed, 422, "validation_failed")
     stale = client.post(f"{url}/issue", headers={**writing(auth), "If-Match": '"2"'})
     assert_problem(stale, 409, "invoice_version_conflict")
     issued = client.post(f"{url}/issue", headers={**writing(auth), "If-Match": f'"{version}"'})

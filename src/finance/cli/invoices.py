@@ -88,15 +88,17 @@ def show(tenant: Tenant, invoice_id: InvoiceId, as_json: AsJson = False) -> None
     _show(_run(tenant, lambda tx: invoicing.load(tx, invoice_id, None)), as_json)
 
 
+def _step(tenant: str, invoice_id: UUID, step: Any, version: int | None, as_json: bool) -> None:
+    """A state change with no other input: issue, void, write-off."""
+    _show(_run(tenant, lambda tx: step(tx, invoice_id, _now(), expected_version=version)), as_json)
+
+
 @app.command("issue")
 def issue(
     tenant: Tenant, invoice_id: InvoiceId, version: Version = None, as_json: AsJson = False
 ) -> None:
     """Number the invoice, freeze its figures and post its receivable."""
-    _show(
-        _run(tenant, lambda tx: invoicing.issue(tx, invoice_id, _now(), expected_version=version)),
-        as_json,
-    )
+    _step(tenant, invoice_id, invoicing.issue, version, as_json)
 
 
 @app.command("void")
@@ -104,10 +106,7 @@ def void(
     tenant: Tenant, invoice_id: InvoiceId, version: Version = None, as_json: AsJson = False
 ) -> None:
     """Reverse an issued invoice and issue its credit note."""
-    _show(
-        _run(tenant, lambda tx: invoicing.void(tx, invoice_id, _now(), expected_version=version)),
-        as_json,
-    )
+    _step(tenant, invoice_id, invoicing.void, version, as_json)
 
 
 @app.command("write-off")
@@ -115,12 +114,7 @@ def write_off(
     tenant: Tenant, invoice_id: InvoiceId, version: Version = None, as_json: AsJson = False
 ) -> None:
     """Write the outstanding amount off as bad debt."""
-    _show(
-        _run(
-            tenant, lambda tx: invoicing.write_off(tx, invoice_id, _now(), expected_version=version)
-        ),
-        as_json,
-    )
+    _step(tenant, invoice_id, invoicing.write_off, version, as_json)
 
 
 @app.command("pay")

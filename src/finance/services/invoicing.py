@@ -272,7 +272,7 @@ def aging_report(tx: LedgerTransaction, as_of: date) -> list[AgingRow]:
 
 
 def vat_return_report(tx: LedgerTransaction, start: date, end: date) -> VatReturn:
-    check_period(start, end)
+    check_period(start, end)  # before reading: a refused period reads nothing
     return vat_return(tx.invoices.invoices_touching(start, end), start, end)
 
 
